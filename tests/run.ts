@@ -1,0 +1,69 @@
+// `./dev test`: every test suite in one run, then one closing line "N passed, N failed".
+// Suites: the TypeScript tests (deno test), then the Zig library's tests (zig build test).
+// Output streams through as it comes; only the counts are read from it.
+
+const root = new URL("..", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+interface SuiteResult {
+  passed: number;
+  failed: number;
+  ok: boolean;
+}
+
+/** Runs a command with output passed through, and returns everything it printed. */
+async function runStreaming(cmd: string, args: string[], cwd: string) {
+  const child = new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).spawn();
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, out: typeof Deno.stdout) => {
+    for await (const chunk of stream) {
+      text += decoder.decode(chunk, { stream: true });
+      let offset = 0;
+      while (offset < chunk.length) offset += out.writeSync(chunk.subarray(offset));
+    }
+  };
+  const [status] = await Promise.all([
+    child.status,
+    pump(child.stdout, Deno.stdout),
+    pump(child.stderr, Deno.stderr),
+  ]);
+  // deno's summary is coloured; counts are read from the plain text.
+  // deno-lint-ignore no-control-regex
+  return { code: status.code, text: text.replace(/\x1b\[[0-9;]*m/g, "") };
+}
+
+async function denoTests(filter: string[]): Promise<SuiteResult> {
+  const { code, text } = await runStreaming(Deno.execPath(), [
+    "test",
+    "--allow-all",
+    "--no-prompt",
+    ...filter,
+  ], root);
+  const summary = [...text.matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].at(-1);
+  if (!summary) return { passed: 0, failed: 1, ok: false };
+  return { passed: Number(summary[1]), failed: Number(summary[2]), ok: code === 0 };
+}
+
+async function zigTests(): Promise<SuiteResult> {
+  try {
+    await Deno.stat(`${root}native/build.zig`);
+  } catch {
+    return { passed: 0, failed: 0, ok: true };
+  }
+  const zig = `${root}.tools/bin/zig`;
+  const { code, text } = await runStreaming(zig, ["build", "test", "--summary", "all"], `${root}native`);
+  const counts = [...text.matchAll(/(\d+)\/(\d+) tests passed/g)].at(-1);
+  const failedCount = [...text.matchAll(/(\d+) (?:tests? )?failed/g)].at(-1);
+  const passed = counts ? Number(counts[1]) : 0;
+  const failed = failedCount ? Number(failedCount[1]) : (code === 0 ? 0 : 1);
+  return { passed, failed: code === 0 ? failed : Math.max(failed, 1), ok: code === 0 };
+}
+
+const filter = Deno.args;
+const results = [await denoTests(filter)];
+if (filter.length === 0) results.push(await zigTests());
+const passed = results.reduce((sum, r) => sum + r.passed, 0);
+const failed = results.reduce((sum, r) => sum + r.failed, 0);
+const ok = results.every((r) => r.ok) && failed === 0 && passed > 0;
+console.log(`\n${passed} passed, ${failed} failed`);
+Deno.exit(ok ? 0 : 1);
