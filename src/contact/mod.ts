@@ -1,0 +1,92 @@
+/**
+ * Contact strings: `host:port`, `[v6]:port`, the form Globus uses for the
+ * listener and connector contacts and our I/O stacks use for TCP.
+ *
+ * @example
+ * ```ts
+ * import { formatContact, parseContact } from "../contact/mod.ts";
+ * const contact = parseContact("[::1]:8080"); // { host: "::1", port: 8080 }
+ * formatContact(contact!); // "[::1]:8080"
+ * ```
+ * @module
+ */
+
+/** A host and a TCP port. host has no brackets, even for IPv6. */
+export interface Contact {
+  host: string;
+  port: number;
+}
+
+const hostnamePattern = /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/;
+
+function isIpv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+function isIpv6(text: string): boolean {
+  // Structural check: hex groups, at most one "::", optional trailing dotted IPv4.
+  if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(":")) return false;
+  const doubles = text.split("::").length - 1;
+  if (doubles > 1) return false;
+  const groups = text.split(":").filter((g) => g !== "");
+  const last = groups.at(-1) ?? "";
+  const v4Tail = last.includes(".");
+  if (v4Tail && !isIpv4(last)) return false;
+  const hexGroups = v4Tail ? groups.slice(0, -1) : groups;
+  if (!hexGroups.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
+  const count = hexGroups.length + (v4Tail ? 2 : 0);
+  return doubles === 1 ? count < 8 : count === 8;
+}
+
+/** Whether text is an IP address (v4 or v6, no brackets). */
+export function isIpAddress(text: string): boolean {
+  return isIpv4(text) || isIpv6(text);
+}
+
+/** Whether host is an IPv6 address (no brackets). */
+export function isIpv6Address(host: string): boolean {
+  return isIpv6(host);
+}
+
+/** Parses a port: a decimal integer 1..65535. */
+export function parsePort(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/**
+ * Parses `host:port` or `[v6]:port`. Returns undefined for anything else, so the
+ * caller can word the error for its own context.
+ */
+export function parseContact(text: string): Contact | undefined {
+  let host: string;
+  let portText: string;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close === -1 || text[close + 1] !== ":") return undefined;
+    host = text.slice(1, close);
+    portText = text.slice(close + 2);
+    if (!isIpv6(host)) return undefined;
+  } else {
+    const colon = text.lastIndexOf(":");
+    if (colon <= 0) return undefined;
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(":")) return undefined; // a bare IPv6 address needs brackets
+    if (!isIpv4(host) && !(hostnamePattern.test(host) && !/^[\d.]+$/.test(host))) return undefined;
+  }
+  const port = parsePort(portText);
+  return port === undefined ? undefined : { host, port };
+}
+
+/** Formats a contact, bracketing IPv6 hosts. */
+export function formatContact(contact: Contact): string {
+  return contact.host.includes(":")
+    ? `[${contact.host}]:${contact.port}`
+    : `${contact.host}:${contact.port}`;
+}
+
+/** The one-line hint used wherever a contact string is rejected. */
+export const CONTACT_HINT = 'want HOST:PORT or [IPV6]:PORT, e.g. "10.0.0.5:8888" or "[::1]:8888"';
