@@ -17,7 +17,8 @@ export interface Contact {
   port: number;
 }
 
-const hostnamePattern = /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/;
+const hostnamePattern =
+  /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/;
 
 function isIpv4(text: string): boolean {
   const parts = text.split(".");
