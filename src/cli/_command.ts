@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { type ArgSpec, parseArgv } from "./_args.ts";
 import type { CliDeps } from "./_deps.ts";
 
 /** One option of a command, as node:util parseArgs takes it, plus its help text. */
@@ -68,16 +68,13 @@ export function formatOf<T extends string>(args: ParsedArgs, formats: readonly T
 
 /** Parses argv for a command, or throws UsageError. Adds -h/--help. */
 export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs | "help" {
-  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> =
-    { help: { type: "boolean", short: "h" } };
-  for (const [name, spec] of Object.entries(command.options)) {
-    options[name] = { type: spec.type, short: spec.short, multiple: spec.multiple };
-  }
+  const options: Record<string, ArgSpec> = { help: { type: "boolean", short: "h" } };
+  for (const [name, spec] of Object.entries(command.options)) options[name] = spec;
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgv(argv, options);
   } catch (error) {
-    throw new UsageError(cleanParseError(error));
+    throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   if (parsed.values.help) return "help";
   const count = parsed.positionals.length;
@@ -87,16 +84,12 @@ export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs |
   }
   if (count > max) {
     throw new UsageError(
-      `Unexpected argument "${parsed.positionals[max]}" for "${command.name}": usage: ${command.usage}`,
+      `Unexpected argument "${
+        parsed.positionals[max]
+      }" for "${command.name}": usage: ${command.usage}`,
     );
   }
   return { values: parsed.values as ParsedArgs["values"], positionals: parsed.positionals };
-}
-
-function cleanParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  // node:util says e.g. "Unknown option '--foo'. To specify a positional argument ..."
-  return message.split(". ")[0].replace(/'/g, '"');
 }
 
 /** The text `COMMAND --help` prints. */

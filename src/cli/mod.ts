@@ -11,7 +11,7 @@
  * @module
  */
 import type { CliDeps } from "./_deps.ts";
-import { type Command, commandHelp, parseCommandArgs, UsageError } from "./_command.ts";
+import { type Command, commandHelp, parseCommandArgs } from "./_command.ts";
 import { VERSION } from "../version.ts";
 import { COMMIT } from "../commit.ts";
 
@@ -190,7 +190,9 @@ export async function main(argv: string[], deps: CliDeps): Promise<number> {
       return argv.length === 1 ? ExitCode.usage : ExitCode.ok;
     }
     const what = group ? `${argv[0]} ${argv[1]}` : argv[0];
-    io.stderr(`globus-streams: Unknown command "${what}": run 'globus-streams --help' for the list\n`);
+    io.stderr(
+      `globus-streams: Unknown command "${what}": run 'globus-streams --help' for the list\n`,
+    );
     return ExitCode.usage;
   }
   let command: Command | undefined;
@@ -245,7 +247,9 @@ export function reportError(error: unknown, commandName: string, deps: CliDeps):
       say(oneLine);
       return ExitCode.failure;
     default:
-      say(`Unexpected failure: ${oneLine}${debug ? "" : " (set GLOBUS_STREAMS_DEBUG=1 for details)"}`);
+      say(
+        `Unexpected failure: ${oneLine}${debug ? "" : " (set GLOBUS_STREAMS_DEBUG=1 for details)"}`,
+      );
       return ExitCode.failure;
   }
 }

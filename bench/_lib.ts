@@ -1,0 +1,146 @@
+// Shared pieces of the benchmarks.
+//
+// Protocol between bench/run.ts and each bench/<name>.ts: the bench runs as a child
+// process (`deno run --allow-all bench/<name>.ts`) and prints, on stdout, one JSON object
+// per line for each figure it measured, exactly a BenchResult (use `emit`). Progress and
+// anything else go to stderr. A non-zero exit means the bench failed.
+
+/** One measured figure: ours against a baseline, with the target ratio ours/baseline. */
+export interface BenchResult {
+  name: string;
+  ours: number;
+  baseline: number;
+  unit: string;
+  /** ours / baseline. */
+  ratio: number;
+  /** The ratio must be at most this, or at least this when better is "higher". */
+  target: number;
+  /** "lower" (times, the default) or "higher" (throughputs) is better. */
+  better?: "lower" | "higher";
+  met: boolean;
+  /** How the figure was taken: runs, what the baseline is. */
+  note?: string;
+}
+
+export const repoRoot = new URL("../", import.meta.url).pathname;
+
+/** The median of a non-empty list. */
+export function median(values: number[]): number {
+  if (values.length === 0) throw new Error("median of nothing");
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * A result record with its ratio and verdict worked out: met when ratio <= target, or
+ * ratio >= target when better is "higher".
+ */
+export function result(fields: Omit<BenchResult, "ratio" | "met">): BenchResult {
+  const ratio = fields.ours / fields.baseline;
+  const better = fields.better ?? "lower";
+  return {
+    ...fields,
+    better,
+    ours: round(fields.ours),
+    baseline: round(fields.baseline),
+    ratio: round(ratio),
+    met: better === "lower" ? ratio <= fields.target : ratio >= fields.target,
+  };
+}
+
+/** Which way a record counts: its `better`, else what its own `met` implies. */
+export function betterOf(record: BenchResult): "lower" | "higher" {
+  if (record.better) return record.better;
+  const lowerMet = record.ratio <= record.target;
+  return record.met === lowerMet ? "lower" : "higher";
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+/** Prints a result on stdout as one JSON line (the protocol above). */
+export function emit(record: BenchResult): void {
+  console.log(JSON.stringify(record));
+}
+
+/** Progress for a human, on stderr. */
+export function progress(text: string): void {
+  console.error(text);
+}
+
+export interface CommandSpec {
+  cmd: string;
+  args: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Checks stdout; throws when the command did not do its job. */
+  check?: (stdout: string) => void;
+}
+
+/** Runs a command once and returns its wall time in ms; throws when it fails. */
+export async function timeCommand(spec: CommandSpec): Promise<number> {
+  const started = performance.now();
+  const output = await new Deno.Command(spec.cmd, {
+    args: spec.args,
+    env: spec.env,
+    cwd: spec.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const elapsed = performance.now() - started;
+  if (!output.success) {
+    const stderr = new TextDecoder().decode(output.stderr).trim();
+    throw new Error(`${spec.cmd} ${spec.args.join(" ")} failed (${output.code}): ${stderr}`);
+  }
+  spec.check?.(new TextDecoder().decode(output.stdout));
+  return elapsed;
+}
+
+/**
+ * Times two commands alternately (so load from elsewhere hits both alike), after
+ * warm-up runs of each, and returns the medians in ms.
+ */
+export async function compareCommands(
+  ours: CommandSpec,
+  baseline: CommandSpec,
+  options: { runs: number; warmup: number },
+): Promise<{ ours: number; baseline: number; oursRuns: number[]; baselineRuns: number[] }> {
+  for (let i = 0; i < options.warmup; i++) {
+    await timeCommand(ours);
+    await timeCommand(baseline);
+  }
+  const oursRuns: number[] = [];
+  const baselineRuns: number[] = [];
+  for (let i = 0; i < options.runs; i++) {
+    // Alternate which goes first, so neither always follows the other.
+    if (i % 2 === 0) {
+      oursRuns.push(await timeCommand(ours));
+      baselineRuns.push(await timeCommand(baseline));
+    } else {
+      baselineRuns.push(await timeCommand(baseline));
+      oursRuns.push(await timeCommand(ours));
+    }
+  }
+  return { ours: median(oursRuns), baseline: median(baselineRuns), oursRuns, baselineRuns };
+}
+
+/** The launcher's permission flags, read from bin/globus-streams as build.ts does. */
+export async function launcherPermissions(): Promise<string[]> {
+  const text = await Deno.readTextFile(`${repoRoot}bin/globus-streams`);
+  const match = text.match(/^PERMISSIONS="([^"]*)"/m);
+  if (!match) throw new Error("bin/globus-streams has no PERMISSIONS line");
+  return match[1].split(/\s+/).filter(Boolean);
+}
+
+/** The environment the launcher gives Deno: the project's DENO_DIR, no update check. */
+export function launcherEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...Deno.env.toObject(),
+    DENO_DIR: `${repoRoot}.tools/deno-dir`,
+    DENO_NO_UPDATE_CHECK: "1",
+    ...extra,
+  };
+}

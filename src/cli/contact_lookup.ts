@@ -1,0 +1,174 @@
+// `environment contact-lookup`: the command the preload library runs once per process
+// to resolve `globus.<id>`. Its fresh path reads one conf file and prints it, with no
+// network and no module beyond src/conf; the Globus client is imported only when the
+// stored contact is stale.
+import {
+  type Command,
+  CommandError,
+  formatOf,
+  formatOption,
+  type ParsedArgs,
+  UsageError,
+} from "./_command.ts";
+import type { CliDeps } from "./_deps.ts";
+import {
+  type Conf,
+  ConfError,
+  ConfStore,
+  type ConfValues,
+  freshFor,
+  isUuid,
+  withValues,
+} from "../conf/mod.ts";
+import { formatContact } from "../contact/mod.ts";
+import type { Tunnel } from "../globus/mod.ts";
+
+/** The TUNNEL_ID positional (or another id at index), checked and lower-cased. */
+export function tunnelIdArg(args: ParsedArgs, index = 0, what = "tunnel id"): string {
+  const text = args.positionals[index];
+  if (!isUuid(text)) throw new UsageError(`Invalid ${what} "${text}": want a UUID`);
+  return text.toLowerCase();
+}
+
+/** The error for a tunnel without a conf file, naming the command that writes one. */
+export function missingConf(store: ConfStore, tunnelId: string): ConfError {
+  return new ConfError(
+    `No conf file for tunnel ${tunnelId} in ${store.dir}: ` +
+      `run 'globus-streams environment initialize ${tunnelId}'`,
+    { path: store.path(tunnelId) },
+  );
+}
+
+/** Reads a tunnel's conf file, or throws ConfError when there is none. */
+export async function readConf(store: ConfStore, tunnelId: string): Promise<Conf> {
+  const conf = await store.read(tunnelId);
+  if (!conf) throw missingConf(store, tunnelId);
+  return conf;
+}
+
+function contactOf(host: string | null, port: number | null): string | undefined {
+  if (host === null || host === "" || port === null) return undefined;
+  return formatContact({ host, port });
+}
+
+/** Unix seconds of an ISO 8601 time; a time without a zone is UTC, as Transfer means it. */
+export function isoSeconds(text: string): number {
+  const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text}Z`;
+  const ms = Date.parse(zoned.replace(/(\.\d{3})\d+/, "$1"));
+  if (Number.isNaN(ms)) throw new CommandError(`Cannot read the tunnel's created_time "${text}"`);
+  return Math.floor(ms / 1000);
+}
+
+/** The conf values a tunnel document determines: contacts, expiration, update time. */
+export function tunnelValues(tunnel: Tunnel, nowMs: number): Partial<ConfValues> {
+  return {
+    connectorContactString: contactOf(tunnel.initiatorIpAddress, tunnel.initiatorPort),
+    listenerContactString: contactOf(tunnel.listenerIpAddress, tunnel.listenerPort),
+    updateTime: Math.floor(nowMs / 1000),
+    // lifetime_mins is minutes: the expiration is created_time plus that many * 60 s.
+    tunnelExpirationTime: isoSeconds(tunnel.createdTime) + tunnel.lifetimeMins * 60,
+  };
+}
+
+/**
+ * Fetches the tunnel and rewrites its contacts, update time and expiration, keeping
+ * everything else (secret, fake port, unknown keys). Runs under the tunnel's lock and
+ * re-reads the file first, so with `onlyIfStale` concurrent callers fetch once.
+ */
+export function refreshConf(
+  store: ConfStore,
+  tunnelId: string,
+  options: { deps: CliDeps; onlyIfStale: boolean },
+): Promise<Conf> {
+  const { deps } = options;
+  return store.withLock(tunnelId, async () => {
+    const conf = await readConf(store, tunnelId);
+    if (options.onlyIfStale && freshFor(conf.values, deps.now()) > 0) return conf;
+    const { TransferClient } = await import("../globus/mod.ts");
+    const client = new TransferClient({ env: deps.env, fetch: deps.fetch, now: deps.now });
+    const tunnel = await client.getTunnel(tunnelId);
+    const next = withValues(conf, tunnelValues(tunnel, deps.now()));
+    await store.write(tunnelId, next);
+    return next;
+  });
+}
+
+const formats = ["plain", "preload", "json"] as const;
+
+/** The `key=value` lines the preload library reads (see architecture.md). */
+function preloadLines(tunnelId: string, values: ConfValues, ttlSeconds: number): string {
+  const lines = [
+    `tunnel_id=${tunnelId}`,
+    `connector_contact_string=${values.connectorContactString}`,
+    `fake_port=${values.fakePort}`,
+  ];
+  if (values.lankey !== undefined) {
+    lines.push(`lankey=${values.lankey}`);
+    if (values.lankeyId !== undefined) lines.push(`lankey_id=${values.lankeyId}`);
+  }
+  if (values.listenerContactString !== undefined) {
+    lines.push(`listener_contact_string=${values.listenerContactString}`);
+  }
+  lines.push(`ttl_seconds=${ttlSeconds}`);
+  return lines.join("\n") + "\n";
+}
+
+async function run(args: ParsedArgs, deps: CliDeps): Promise<number> {
+  const format = formatOf(args, formats);
+  const tunnelId = tunnelIdArg(args);
+  const store = ConfStore.fromEnv(deps.env);
+  let conf = await readConf(store, tunnelId);
+  if (freshFor(conf.values, deps.now()) <= 0) {
+    conf = await refreshConf(store, tunnelId, { deps, onlyIfStale: true });
+  }
+  const values = conf.values;
+  if (values.connectorContactString === undefined) {
+    throw new CommandError(
+      `Tunnel ${tunnelId} has no connector contact yet: the service gave none ` +
+        `(is the tunnel ACTIVE? see 'globus-streams tunnel show ${tunnelId}')`,
+    );
+  }
+  // Whole seconds the answer stays fresh; at least 1 so a caller can always cache it.
+  const ttlSeconds = Math.max(1, Math.floor(freshFor(values, deps.now())));
+  if (format === "plain") {
+    deps.io.stdout(`${values.connectorContactString}\n`);
+  } else if (format === "preload") {
+    deps.io.stdout(preloadLines(tunnelId, values, ttlSeconds));
+  } else {
+    deps.io.stdout(
+      JSON.stringify(
+        {
+          tunnel_id: tunnelId,
+          connector_contact_string: values.connectorContactString,
+          listener_contact_string: values.listenerContactString ?? null,
+          fake_port: values.fakePort,
+          ttl_seconds: ttlSeconds,
+          secured: values.lankey !== undefined,
+        },
+        null,
+        2,
+      ) + "\n",
+    );
+  }
+  return 0;
+}
+
+/** `globus-streams environment contact-lookup [--format plain|preload|json] TUNNEL_ID`. */
+export const contactLookupCommand: Command = {
+  name: "environment contact-lookup",
+  summary: "print a tunnel's contact string, refreshing it when stale",
+  usage: "[--format plain|preload|json] TUNNEL_ID",
+  description: [
+    "Prints the connector contact (HOST:PORT) stored for the tunnel. When it is older than",
+    "its TTL (connector_contact_string_ttl), fetches the tunnel from Transfer once, rewrites",
+    "the conf file and prints the new one.",
+    "",
+    "Formats: plain (the contact only), preload (key=value lines for the preload library,",
+    "the only format that includes the LAN secret), json (no secret).",
+  ].join("\n"),
+  options: {
+    format: formatOption([...formats], "output format: plain (default), preload or json"),
+  },
+  positionals: { min: 1, max: 1 },
+  run,
+};

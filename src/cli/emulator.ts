@@ -1,0 +1,77 @@
+// `emulator`: runs the local stand-in for the Globus services until SIGINT/SIGTERM,
+// and hands out the variables that point the CLI at it.
+import type { CliDeps } from "./_deps.ts";
+import { type Command, UsageError } from "./_command.ts";
+import {
+  defaultEmulatorConfig,
+  formatExports,
+  loadEmulatorConfig,
+  startEmulator,
+  writeEnvFile,
+} from "../emulator/mod.ts";
+import { CONTACT_HINT, parseContact } from "../contact/mod.ts";
+
+function stopped(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+}
+
+export const emulatorCommand: Command = {
+  name: "emulator",
+  summary: "run a local stand-in for the Globus services, with real access points",
+  usage: "[options]",
+  description: `Serves Globus Auth, the Transfer tunnel API and a GCS manager per endpoint on
+loopback, with the topology of --config (TOML, see docs/emulator.md) or a built-in
+one: two endpoints, each with a stream access point. It prints (or writes to
+--env-file, atomically, once ready) the variables that point the CLI at it:
+
+  export GLOBUS_SDK_SERVICE_URL_AUTH=http://127.0.0.1:PORT/auth/
+  export GLOBUS_SDK_SERVICE_URL_TRANSFER=http://127.0.0.1:PORT/transfer/
+  export GLOBUS_CLI_CLIENT_ID=...   GLOBUS_CLI_CLIENT_SECRET=...
+  export GLOBUS_STREAMS_EMULATOR_INITIATOR_AP=...   GLOBUS_STREAMS_EMULATOR_LISTENER_AP=...
+
+It runs until interrupted (SIGINT/SIGTERM), then stops and removes the env file.
+
+Example:
+  globus-streams emulator --env-file /tmp/emulator.env &
+  . /tmp/emulator.env && globus-streams access-point list`,
+  options: {
+    config: { type: "string", value: "FILE", help: "topology and timing (TOML)" },
+    listen: {
+      type: "string",
+      value: "HOST:PORT",
+      help: "where to listen (default 127.0.0.1 on a free port)",
+    },
+    "env-file": { type: "string", value: "FILE", help: "write the exports here when ready" },
+  },
+  positionals: { min: 0, max: 0 },
+  async run(args, deps: CliDeps) {
+    // Reading the signal installs the SIGINT/SIGTERM handlers before anything else.
+    const signal = deps.signal;
+    const listenText = args.values.listen as string | undefined;
+    const listen = listenText === undefined ? undefined : parseContact(listenText);
+    if (listenText !== undefined && !listen) {
+      throw new UsageError(`Invalid --listen "${listenText}": ${CONTACT_HINT}`);
+    }
+    const configPath = args.values.config as string | undefined;
+    const config = configPath ? await loadEmulatorConfig(configPath) : defaultEmulatorConfig();
+    const envFile = args.values["env-file"] as string | undefined;
+    const emulator = await startEmulator(config, { hostname: listen?.host, port: listen?.port });
+    try {
+      if (envFile) await writeEnvFile(envFile, emulator.exports);
+      else deps.io.stdout(formatExports(emulator.exports));
+      deps.io.stderr(
+        `globus-streams: emulator serving at ${emulator.url}${
+          envFile ? ` (exports in "${envFile}")` : ""
+        }; stop it with Ctrl-C\n`,
+      );
+      await stopped(signal);
+    } finally {
+      await emulator.stop();
+      if (envFile) await Deno.remove(envFile).catch(() => {});
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,630 @@
+// The emulator's HTTP APIs spoken to directly, the way the real services are: shapes,
+// validation, token checks, timing, and the data-plane seam.
+import assert from "node:assert/strict";
+import { gcsScope, pkceChallenge, TRANSFER_SCOPE } from "../../src/globus/mod.ts";
+import {
+  type AccessPointPlane,
+  type AccessPointPlaneFactory,
+  defaultEmulatorConfig,
+  EmulatorError,
+  type PlaneHost,
+  type PlaneTunnel,
+  startEmulator,
+} from "../../src/emulator/mod.ts";
+import { startEmulatorInProcess } from "../_support/emulator.ts";
+
+type Exports = Record<string, string>;
+
+async function clientToken(exports: Exports, scope: string): Promise<string> {
+  const response = await fetch(`${exports.GLOBUS_SDK_SERVICE_URL_AUTH}v2/oauth2/token`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/x-www-form-urlencoded",
+      Authorization: "Basic " +
+        btoa(`${exports.GLOBUS_CLI_CLIENT_ID}:${exports.GLOBUS_CLI_CLIENT_SECRET}`),
+    },
+    body: new URLSearchParams({ grant_type: "client_credentials", scope }),
+  });
+  const body = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(body));
+  return body.access_token;
+}
+
+async function call(
+  url: string,
+  options: { method?: string; token?: string; body?: unknown; raw?: string } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined || options.raw !== undefined) {
+    headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url, {
+    method: options.method ?? "GET",
+    headers,
+    body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : {} };
+}
+
+function createBody(exports: Exports, attributes: Record<string, unknown> = {}) {
+  return {
+    data: {
+      type: "Tunnel",
+      attributes,
+      relationships: {
+        initiator: {
+          data: { type: "StreamAccessPoint", id: exports.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP },
+        },
+        listener: {
+          data: { type: "StreamAccessPoint", id: exports.GLOBUS_STREAMS_EMULATOR_LISTENER_AP },
+        },
+      },
+    },
+  };
+}
+
+function firstError(body: Record<string, unknown>): { code: string; detail: string } {
+  return (body.errors as { code: string; detail: string }[])[0];
+}
+
+async function waitFor<T>(probe: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  let value = await probe();
+  for (let i = 0; i < 100 && !ok(value); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    value = await probe();
+  }
+  return value;
+}
+
+Deno.test("Transfer refuses bad tunnel documents with one-line 422s", async () => {
+  const { env, stop } = await startEmulatorInProcess();
+  try {
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const tunnels = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`;
+    const bad: [unknown, RegExp][] = [
+      [createBody(env, { listener_port: 0 }), /^listener_port must be 1-65535$/],
+      [createBody(env, { listener_port: 70000 }), /^listener_port must be 1-65535$/],
+      [createBody(env, { listener_port: "80" }), /listener_port must be an integer/],
+      [createBody(env, { listener_ip_address: "not an address!" }), /IP address or a host name/],
+      [createBody(env, { lifetime_mins: 0 }), /^lifetime_mins must be 1-10080$/],
+      [createBody(env, { state: "ACTIVE" }), /data\.attributes: state cannot be set here/],
+      [createBody(env, { submission_id: "42" }), /submission_id must be a UUID/],
+      [createBody(env, { label: "x".repeat(300) }), /label is longer than 256/],
+      [{ data: { ...createBody(env).data, type: "Tunel" } }, /data\.type must be "Tunnel"/],
+      [{ nothing: true }, /a data object is required/],
+    ];
+    for (const [body, pattern] of bad) {
+      const answer = await call(tunnels, { method: "POST", token, body });
+      assert.equal(answer.status, 422, JSON.stringify(body));
+      assert.equal(firstError(answer.body).code, "ValidationError");
+      assert.match(firstError(answer.body).detail, pattern);
+    }
+    const unknown = createBody(env);
+    unknown.data.relationships.listener.data.id = crypto.randomUUID();
+    const answer = await call(tunnels, { method: "POST", token, body: unknown });
+    assert.equal(answer.status, 422);
+    assert.match(firstError(answer.body).detail, /^Unknown listener stream access point "/);
+    const notJson = await call(tunnels, { method: "POST", token, raw: "{" });
+    assert.equal(notJson.status, 400);
+    assert.equal((await call(tunnels, { method: "PUT", token })).status, 405);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("PATCH may change only label, the listener contact, and state to STOPPING", async () => {
+  const { env, stop } = await startEmulatorInProcess();
+  try {
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const created = await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`, {
+      method: "POST",
+      token,
+      body: createBody(env),
+    });
+    assert.equal(created.status, 201);
+    const id = (created.body.data as { id: string }).id;
+    const url = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels/${id}`;
+    const patch = (attributes: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      call(url, {
+        method: "PATCH",
+        token,
+        body: { data: { type: "Tunnel", attributes, ...extra } },
+      });
+    for (const attributes of [{ lifetime_mins: 5 }, { initiator_port: 5 }, { restartable: true }]) {
+      const answer = await patch(attributes);
+      assert.equal(answer.status, 422);
+      assert.match(
+        firstError(answer.body).detail,
+        /only label, listener_ip_address, listener_port and state can be changed, not /,
+      );
+    }
+    const active = await patch({ state: "ACTIVE" });
+    assert.equal(firstError(active.body).detail, 'state can only be set to "STOPPING"');
+    const wrongId = await patch({ label: "x" }, { id: crypto.randomUUID() });
+    assert.equal(wrongId.status, 409);
+    const labelled = await patch({ label: "renamed" });
+    assert.equal(labelled.status, 200);
+    assert.equal(
+      (labelled.body.data as { attributes: { label: string } }).attributes.label,
+      "renamed",
+    );
+    await patch({ state: "STOPPING" });
+    const late = await patch({ listener_port: 80, listener_ip_address: "127.0.0.1" });
+    assert.equal(late.status, 409);
+    assert.match(
+      firstError(late.body).detail,
+      /is STOPPING: its listener contact can no longer change/,
+    );
+    const again = await patch({ state: "STOPPING" });
+    assert.equal(again.status, 200, "stopping twice is harmless");
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("Transfer checks tokens: none, unknown, revoked, or for another service get 401", async () => {
+  const { env, stop } = await startEmulatorInProcess();
+  try {
+    const url = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`;
+    const none = await call(url);
+    assert.equal(none.status, 401);
+    assert.equal(firstError(none.body).code, "AuthenticationFailed");
+    assert.equal((await call(url, { token: "made-up" })).status, 401);
+    const gcsToken = await clientToken(env, gcsScope(defaultEmulatorConfig().endpoints[0].id));
+    const other = await call(url, { token: gcsToken });
+    assert.equal(other.status, 401);
+    assert.match(
+      firstError(other.body).detail,
+      /does not carry scope "urn:globus:auth:scope:transfer/,
+    );
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    assert.equal((await call(url, { token })).status, 200);
+    const revoke = await fetch(`${env.GLOBUS_SDK_SERVICE_URL_AUTH}v2/oauth2/token/revoke`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token }),
+    });
+    await revoke.body?.cancel();
+    assert.equal(revoke.status, 200);
+    assert.equal((await call(url, { token })).status, 401);
+    const introspect = await fetch(`${env.GLOBUS_SDK_SERVICE_URL_AUTH}v2/oauth2/token/introspect`, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/x-www-form-urlencoded",
+        Authorization: "Basic " +
+          btoa(`${env.GLOBUS_CLI_CLIENT_ID}:${env.GLOBUS_CLI_CLIENT_SECRET}`),
+      },
+      body: new URLSearchParams({ token }),
+    });
+    assert.deepEqual(await introspect.json(), { active: false });
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("Auth refuses what Globus Auth refuses", async () => {
+  const { env, stop } = await startEmulatorInProcess();
+  try {
+    const auth = env.GLOBUS_SDK_SERVICE_URL_AUTH;
+    const authorize = (params: Record<string, string>) =>
+      fetch(`${auth}v2/oauth2/authorize?${new URLSearchParams(params)}`, { redirect: "manual" });
+    const good = {
+      client_id: crypto.randomUUID(),
+      redirect_uri: `${auth}v2/web/auth-code`,
+      scope: `openid ${TRANSFER_SCOPE}`,
+      response_type: "code",
+      code_challenge: pkceChallenge("v".repeat(43)),
+      code_challenge_method: "S256",
+    };
+    const ok = await authorize(good);
+    await ok.body?.cancel();
+    assert.equal(ok.status, 302);
+    assert.match(ok.headers.get("location")!, /v2\/web\/auth-code\?code=[A-Za-z0-9_-]+$/);
+    for (
+      const change of [
+        { code_challenge_method: "plain" },
+        { code_challenge: "" },
+        { redirect_uri: "http://127.0.0.1:9/steal" },
+        { scope: "urn:globus:auth:scope:elsewhere:all" },
+        { client_id: "not-a-uuid" },
+        { response_type: "token" },
+      ]
+    ) {
+      const refused = await authorize({ ...good, ...change });
+      assert.equal(refused.status, 400, JSON.stringify(change));
+      await refused.body?.cancel();
+    }
+    const token = async (form: Record<string, string>) => {
+      const response = await fetch(`${auth}v2/oauth2/token`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(form),
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    assert.deepEqual(
+      (await token({ grant_type: "password" })).body.error,
+      "unsupported_grant_type",
+    );
+    const refresh = await token({
+      grant_type: "refresh_token",
+      refresh_token: "nope",
+      client_id: good.client_id,
+    });
+    assert.equal(refresh.status, 400);
+    assert.equal(refresh.body.error, "invalid_grant");
+    const noSecret = await token({
+      grant_type: "client_credentials",
+      client_id: env.GLOBUS_CLI_CLIENT_ID,
+      scope: TRANSFER_SCOPE,
+    });
+    assert.equal(noSecret.status, 401);
+    const formSecret = await token({
+      grant_type: "client_credentials",
+      client_id: env.GLOBUS_CLI_CLIENT_ID,
+      client_secret: env.GLOBUS_CLI_CLIENT_SECRET,
+      scope: `${TRANSFER_SCOPE} openid`,
+    });
+    assert.equal(formSecret.status, 200);
+    assert.equal(formSecret.body.resource_server, "auth.globus.org");
+    assert.equal(formSecret.body.other_tokens[0].resource_server, "transfer.api.globus.org");
+    const badScope = await token({
+      grant_type: "client_credentials",
+      client_id: env.GLOBUS_CLI_CLIENT_ID,
+      client_secret: env.GLOBUS_CLI_CLIENT_SECRET,
+      scope: gcsScope(crypto.randomUUID()),
+    });
+    assert.equal(badScope.body.error, "invalid_scope");
+    const transferOnly = await clientToken(env, TRANSFER_SCOPE);
+    const info = await call(`${auth}v2/oauth2/userinfo`, { token: transferOnly });
+    assert.equal(info.status, 401, "userinfo wants an openid token");
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("a tunnel expires after lifetime_mins scaled by minute_ms", async () => {
+  const { env, stop } = await startEmulatorInProcess({ configToml: "minute_ms = 100\n" });
+  try {
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const created = await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`, {
+      method: "POST",
+      token,
+      body: createBody(env, {
+        lifetime_mins: 2,
+        listener_ip_address: "127.0.0.1",
+        listener_port: 9,
+      }),
+    });
+    const id = (created.body.data as { id: string }).id;
+    const url = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels/${id}`;
+    const state = (answer: { body: Record<string, unknown> }) =>
+      (answer.body.data as { attributes: { state: string } }).attributes.state;
+    assert.equal(state(created), "ACTIVE");
+    const started = Date.now();
+    const expired = await waitFor(() => call(url, { token }), (a) => state(a) === "STOPPED");
+    assert.equal(state(expired), "STOPPED");
+    assert.ok(Date.now() - started >= 120, "not before its lifetime");
+    const events = await call(`${url}/events`, { token });
+    const codes = (events.body.data as { attributes: { code: string } }[]).map((e) =>
+      e.attributes.code
+    );
+    assert.deepEqual(codes, ["STARTED", "TUNNEL_ACTIVE", "TUNNEL_STOPPED"]);
+    assert.equal((await call(url, { method: "DELETE", token })).status, 200);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("activation_delay_ms: the listener contact arrives, then the tunnel turns ACTIVE", async () => {
+  const { env, stop } = await startEmulatorInProcess({ configToml: "activation_delay_ms = 150\n" });
+  try {
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const created = await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`, {
+      method: "POST",
+      token,
+      body: createBody(env),
+    });
+    const id = (created.body.data as { id: string }).id;
+    const url = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels/${id}`;
+    type Attributes = { state: string; initiator_port: number | null };
+    const attributes = (answer: { body: Record<string, unknown> }) =>
+      (answer.body.data as { attributes: Attributes }).attributes;
+    const patched = await call(url, {
+      method: "PATCH",
+      token,
+      body: {
+        data: { type: "Tunnel", attributes: { listener_ip_address: "::1", listener_port: 22 } },
+      },
+    });
+    assert.equal(attributes(patched).state, "AWAITING_LISTENER");
+    assert.equal(attributes(patched).initiator_port, null);
+    const active = await waitFor(
+      () => call(url, { token }),
+      (a) => attributes(a).state === "ACTIVE",
+    );
+    assert.equal(attributes(active).state, "ACTIVE");
+    assert.ok(attributes(active).initiator_port! > 0);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("Transfer paging: markers and limits are checked", async () => {
+  const { env, stop } = await startEmulatorInProcess();
+  try {
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const base = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/stream_access_points`;
+    const first = await call(`${base}?page[limit]=1`, { token });
+    assert.equal((first.body.data as unknown[]).length, 1);
+    const next = (first.body.links as { next: string }).next;
+    assert.ok(next.startsWith(base));
+    const second = await call(next, { token });
+    assert.equal((second.body.data as unknown[]).length, 1);
+    assert.equal(second.body.links, null);
+    for (
+      const query of ["page[limit]=0", "page[limit]=x", "page[marker]=zz!", "page[marker]=eHg"]
+    ) {
+      const answer = await call(`${base}?${query}`, { token });
+      assert.equal(answer.status, 422, query);
+    }
+    const endpoint = await call(
+      `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v0.10/endpoint/${crypto.randomUUID()}`,
+      { token },
+    );
+    assert.equal(endpoint.status, 404);
+    assert.equal(endpoint.body.code, "EndpointNotFound");
+    assert.equal(typeof endpoint.body.request_id, "string");
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopped tunnels refused", async () => {
+  const { env, emulator, stop } = await startEmulatorInProcess({
+    configToml: "stop_delay_ms = 0\n",
+  });
+  try {
+    const [siteA, siteB] = emulator.config.endpoints.map((e) => e.id);
+    const transfer = await clientToken(env, TRANSFER_SCOPE);
+    const created = await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`, {
+      method: "POST",
+      token: transfer,
+      body: createBody(env),
+    });
+    const tunnelId = (created.body.data as { id: string }).id;
+    const secrets = `${emulator.gcsManagerUrl(siteA)}/api/lan_secrets`;
+    const body = {
+      DATA_TYPE: "lan_secret_create#1.0.0",
+      tunnel_id: tunnelId,
+      stream_access_point_id: env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP,
+    };
+    const wrong = await call(secrets, {
+      method: "POST",
+      token: await clientToken(env, gcsScope(siteB)),
+      body,
+    });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.code, "unauthorized");
+    const token = await clientToken(env, gcsScope(siteA));
+    const made = await call(secrets, { method: "POST", token, body });
+    assert.equal(made.status, 201);
+    assert.equal(made.body.DATA_TYPE, "result#1.0.0");
+    assert.equal(made.body.http_response_code, 201);
+    const secret = (made.body.data as Record<string, unknown>[])[0];
+    assert.deepEqual(Object.keys(secret).sort(), [
+      "DATA_TYPE",
+      "expires",
+      "id",
+      "identity_id",
+      "secret",
+      "stream_access_point_id",
+      "tunnel_id",
+      "username",
+    ]);
+    assert.equal(secret.DATA_TYPE, "lan_secret#1.0.0");
+    assert.equal((await call(secrets, { token })).status, 405);
+    const badType = await call(secrets, {
+      method: "POST",
+      token,
+      body: { ...body, DATA_TYPE: "x" },
+    });
+    assert.equal(badType.status, 422);
+    assert.match(String(badType.body.detail), /DATA_TYPE must be "lan_secret_create#1\.0\.0"/);
+    await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels/${tunnelId}`, {
+      method: "PATCH",
+      token: transfer,
+      body: { data: { type: "Tunnel", attributes: { state: "STOPPING" } } },
+    });
+    const stopped = await waitFor(
+      () => call(secrets, { method: "POST", token, body }),
+      (a) => a.status === 409,
+    );
+    assert.equal(stopped.status, 409);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("GCS stream gateways: list, get, PATCH reaches the data plane's view", async () => {
+  const { env, emulator, stop } = await startEmulatorInProcess();
+  try {
+    const site = emulator.config.endpoints[0].id;
+    const token = await clientToken(env, gcsScope(site));
+    const base = `${emulator.gcsManagerUrl(site)}/api/stream_gateways`;
+    const list = await call(base, { token });
+    const gateways = list.body.data as {
+      id: string;
+      DATA_TYPE: string;
+      lan_secret_required: boolean;
+    }[];
+    assert.equal(gateways.length, 1);
+    assert.equal(gateways[0].DATA_TYPE, "stream_gateway#1.0.0");
+    const patched = await call(`${base}/${gateways[0].id}`, {
+      method: "PATCH",
+      token,
+      body: { lan_secret_required: false },
+    });
+    assert.equal(patched.status, 200);
+    assert.equal(
+      emulator.state.gatewayOf(env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP)?.lanSecretRequired,
+      false,
+    );
+    const inUse = await call(`${base}/${gateways[0].id}`, { method: "DELETE", token });
+    assert.equal(inUse.status, 409);
+    const made = await call(base, {
+      method: "POST",
+      token,
+      body: { DATA_TYPE: "stream_gateway#1.0.0", display_name: "spare" },
+    });
+    assert.equal(made.status, 201);
+    const spare = (made.body.data as { id: string }[])[0].id;
+    assert.equal((await call(`${base}/${spare}`, { method: "DELETE", token })).status, 200);
+    assert.equal((await call(`${base}/${spare}`, { token })).status, 404);
+    const invalid = await call(base, {
+      method: "POST",
+      token,
+      body: { DATA_TYPE: "stream_gateway#1.0.0" },
+    });
+    assert.equal(invalid.status, 422);
+  } finally {
+    await stop();
+  }
+});
+
+/** A plane that records what the control plane asks of it. */
+function recordingPlane(fail = false) {
+  const calls: string[] = [];
+  let host: PlaneHost | undefined;
+  const factory: AccessPointPlaneFactory = (given) => {
+    host = given;
+    const plane: AccessPointPlane = {
+      openTunnel(tunnel: PlaneTunnel) {
+        calls.push(
+          `open ${tunnel.listenerIpAddress}:${tunnel.listenerPort} ${tunnel.initiatorGateway.lanSecretRequired}`,
+        );
+        if (fail) return Promise.reject(new Error("no port left"));
+        return Promise.resolve({ host: "127.0.0.1", port: 4000 + calls.length });
+      },
+      updateTunnel(tunnel) {
+        calls.push(`update ${tunnel.listenerIpAddress}:${tunnel.listenerPort}`);
+      },
+      closeTunnel(tunnelId) {
+        calls.push(`close ${tunnelId.length}`);
+        return Promise.resolve();
+      },
+      close() {
+        calls.push("shutdown");
+        return Promise.resolve();
+      },
+    };
+    return plane;
+  };
+  return { calls, factory, host: () => host! };
+}
+
+Deno.test("the data-plane seam: open, update, close, and events the plane adds", async () => {
+  const recorder = recordingPlane();
+  const { env, stop } = await startEmulatorInProcess({
+    config: { ...defaultEmulatorConfig(), stopDelayMs: 0 },
+    plane: recorder.factory,
+  });
+  try {
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const created = await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`, {
+      method: "POST",
+      token,
+      body: createBody(env, { listener_ip_address: "10.0.0.5", listener_port: 8888 }),
+    });
+    const data = created.body.data as { id: string; attributes: Record<string, unknown> };
+    assert.equal(data.attributes.initiator_port, 4001);
+    const url = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels/${data.id}`;
+    await call(url, {
+      method: "PATCH",
+      token,
+      body: { data: { type: "Tunnel", attributes: { listener_port: 9999 } } },
+    });
+    const host = recorder.host();
+    assert.equal(host.tunnel(data.id)?.listenerPort, 9999);
+    host.addTunnelEvent(data.id, {
+      code: "HANDSHAKE_FAILED",
+      description: "A LAN connection failed the handshake",
+      details: "bad proof",
+      isError: true,
+    });
+    await call(url, {
+      method: "PATCH",
+      token,
+      body: { data: { type: "Tunnel", attributes: { state: "STOPPING" } } },
+    });
+    await waitFor(
+      () => call(url, { token }),
+      (a) => (a.body.data as { attributes: { state: string } }).attributes.state === "STOPPED",
+    );
+    const events = await call(`${url}/events`, { token });
+    const list = events.body.data as { attributes: { code: string; is_error: boolean } }[];
+    assert.deepEqual(list.map((e) => [e.attributes.code, e.attributes.is_error]), [
+      ["STARTED", false],
+      ["TUNNEL_ACTIVE", false],
+      ["HANDSHAKE_FAILED", true],
+      ["TUNNEL_STOPPED", false],
+    ]);
+  } finally {
+    await stop();
+  }
+  assert.deepEqual(recorder.calls, [
+    "open 10.0.0.5:8888 true",
+    "update 10.0.0.5:9999",
+    "close 36",
+    "shutdown",
+  ]);
+});
+
+Deno.test("a plane that cannot open a tunnel stops it with an error event", async () => {
+  const recorder = recordingPlane(true);
+  const { env, stop } = await startEmulatorInProcess({ plane: recorder.factory });
+  try {
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const created = await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`, {
+      method: "POST",
+      token,
+      body: createBody(env, { listener_ip_address: "127.0.0.1", listener_port: 1 }),
+    });
+    const data = created.body.data as { id: string; attributes: { state: string } };
+    assert.equal(data.attributes.state, "STOPPED");
+    const events = await call(
+      `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels/${data.id}/events`,
+      { token },
+    );
+    const list = events.body.data as {
+      attributes: { code: string; details: string; is_error: boolean };
+    }[];
+    assert.deepEqual(list.map((e) => e.attributes.code), [
+      "STARTED",
+      "TUNNEL_ERROR",
+      "TUNNEL_STOPPED",
+    ]);
+    assert.equal(list[1].attributes.details, "no port left");
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("startEmulator: a port in use is an EmulatorError", async () => {
+  const first = await startEmulator(defaultEmulatorConfig());
+  try {
+    const port = Number(new URL(first.url).port);
+    await assert.rejects(
+      startEmulator(defaultEmulatorConfig(), { port }),
+      (error: unknown) => {
+        assert.ok(error instanceof EmulatorError);
+        assert.match(error.message, new RegExp(`^Cannot listen on "127\\.0\\.0\\.1:${port}": `));
+        return true;
+      },
+    );
+  } finally {
+    await first.stop();
+  }
+});
