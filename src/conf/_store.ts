@@ -7,6 +7,7 @@
 //   file, never a torn one, without taking any lock.
 // - Read-modify-write runs under an advisory lock (flock via Deno.FsFile.lock) on a
 //   separate `<id>.lock` file, since rename swaps the conf file's inode.
+import { writeFileAtomic } from "./_atomic.ts";
 import { type Conf, formatConf, isUuid, parseConf } from "./_format.ts";
 import { ConfError } from "./_error.ts";
 
@@ -78,11 +79,6 @@ function checkOwnerAndMode(
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
 }
 
 /** Conf files are small; a larger one is not ours. */
@@ -247,33 +243,11 @@ export class ConfStore {
     const path = this.path(id);
     const bytes = new TextEncoder().encode(formatConf(conf, { path }));
     await this.ensureDir();
-    const temp = `${this.dir}/.${id}.conf.${crypto.randomUUID().slice(0, 8)}.tmp`;
     try {
-      const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
-      try {
-        await writeAll(file, bytes);
-        await file.sync();
-      } finally {
-        file.close();
-      }
-      await Deno.rename(temp, path);
+      await writeFileAtomic(path, bytes);
     } catch (error) {
-      await Deno.remove(temp).catch(() => {});
       throw ioError("write conf file", path, error);
     }
-    await this.#syncDir();
-  }
-
-  async #syncDir(): Promise<void> {
-    // Makes the rename itself durable. Best effort: some file systems refuse it.
-    try {
-      const dir = await Deno.open(this.dir, { read: true });
-      try {
-        await dir.sync();
-      } finally {
-        dir.close();
-      }
-    } catch { /* not supported here; the rename is still atomic */ }
   }
 
   /** Removes a tunnel's conf file and lock file; returns whether the conf file existed. */

@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+export { writeFileAtomic } from "./_atomic.ts";
 export { ConfError } from "./_error.ts";
 export {
   type Conf,

@@ -1,6 +1,6 @@
 // The exports the emulator hands to shells: `export KEY=VALUE` lines, written to a
 // file atomically (so a reader that sees the file sees all of it).
-import { dirname, join } from "node:path";
+import { writeFileAtomic } from "../conf/mod.ts";
 import { EmulatorError } from "./_error.ts";
 
 /** Quotes a value for sh only when it needs it. */
@@ -17,20 +17,9 @@ export function formatExports(exports: Record<string, string>): string {
 
 /** Writes the exports to `path` atomically: temp file 0600, fsync, rename. */
 export async function writeEnvFile(path: string, exports: Record<string, string>): Promise<void> {
-  const temp = join(dirname(path), `.${crypto.randomUUID()}.env.tmp`);
   try {
-    const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      const bytes = new TextEncoder().encode(formatExports(exports));
-      let offset = 0;
-      while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temp, path);
+    await writeFileAtomic(path, new TextEncoder().encode(formatExports(exports)));
   } catch (error) {
-    await Deno.remove(temp).catch(() => {});
     throw new EmulatorError(
       `Cannot write env file "${path}": ${error instanceof Error ? error.message : String(error)}`,
     );

@@ -1,5 +1,6 @@
 // The tokens `login` stores: $GLOBUS_STREAMS_DIR/tokens.json (default
 // $HOME/.globus/streams), directory 0700, file 0600, always replaced atomically.
+import { writeFileAtomic } from "../conf/mod.ts";
 import { z } from "zod";
 import { dirname, join } from "node:path";
 import { GlobusApiError } from "./_error.ts";
@@ -98,21 +99,8 @@ export async function writeTokens(env: Env, file: TokenFile): Promise<void> {
   const dir = dirname(path);
   try {
     await ensurePrivateDir(dir);
-    const temp = join(dir, `.tokens.json.${crypto.randomUUID()}.tmp`);
-    const handle = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      const bytes = new TextEncoder().encode(JSON.stringify(file, null, 2) + "\n");
-      let offset = 0;
-      while (offset < bytes.length) offset += await handle.write(bytes.subarray(offset));
-      await handle.sync();
-    } catch (error) {
-      handle.close();
-      await Deno.remove(temp).catch(() => {});
-      throw error;
-    }
-    handle.close();
-    await Deno.chmod(temp, 0o600);
-    await Deno.rename(temp, path);
+    const bytes = new TextEncoder().encode(JSON.stringify(file, null, 2) + "\n");
+    await writeFileAtomic(path, bytes);
   } catch (error) {
     throw new GlobusApiError(
       "auth",
