@@ -1,0 +1,1 @@
+globus-streams-launch

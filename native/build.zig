@@ -1,0 +1,68 @@
+//! Builds libglobus_streams_client.so.0, the preload library, and runs its unit tests.
+//!
+//!   zig build                                   the library for this machine, into zig-out/
+//!   zig build -Dtarget=x86_64-linux-gnu.2.17 -Doptimize=ReleaseSafe --prefix DIR
+//!   zig build -Dtarget=aarch64-linux-gnu.2.17 -Doptimize=ReleaseSafe --prefix DIR
+//!   zig build test --summary all                unit tests ("N/M tests passed")
+//!
+//! Release targets name glibc 2.17 as the floor (RHEL/CentOS 7 and everything newer):
+//! the library uses no libc symbol newer than that (getrandom goes through the raw
+//! syscall, with /dev/urandom for kernels that lack it). Installs
+//! DIR/lib/libglobus_streams_client.so.0 (soname libglobus_streams_client.so.0) and the
+//! symlink DIR/lib/libglobus_streams_client.so.
+
+const std = @import("std");
+
+const library_name = "globus_streams_client";
+const library_file = "libglobus_streams_client.so.0";
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{});
+
+    const library = b.addLibrary(.{
+        .linkage = .dynamic,
+        .name = library_name,
+        // The version sets the soname to libglobus_streams_client.so.0.
+        .version = .{ .major = 0, .minor = 1, .patch = 0 },
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("src/lib.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+            .pic = true,
+            // Release builds ship without debug info (about 4 MB of it).
+            .strip = if (optimize == .debug) null else true,
+        }),
+    });
+    // No C code here: keep the UBSan runtime (and its exported handlers) out of the
+    // library, whose only exports are then the nine hooks.
+    library.bundle_ubsan_rt = false;
+    // Installed under the soname itself, not a .so.0.1.0 file with two symlinks.
+    const install = b.addInstallArtifact(library, .{
+        .dylib_symlinks = false,
+        .dest_sub_path = library_file,
+    });
+    const link = b.addSystemCommand(&.{ "ln", "-sfn", library_file });
+    link.addDirectoryArg(b.graph.path(.install_lib, "lib" ++ library_name ++ ".so"));
+    link.has_side_effects = true;
+    link.step.dependOn(&install.step);
+    b.getInstallStep().dependOn(&link.step);
+
+    const options = b.addOptions();
+    options.addOptionPath("vectors_path", b.path("../tests/handshake/gsa1_vectors.json"));
+    const test_module = b.createModule(.{
+        .root_source_file = b.path("src/tests.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+    });
+    test_module.addOptions("build_options", options);
+    const tests = b.addTest(.{ .root_module = test_module });
+    const run_tests = b.addRunArtifact(tests);
+    // Always run, so every `zig build test` prints its "N/M tests passed" count.
+    run_tests.has_side_effects = true;
+    run_tests.setCwd(b.path("."));
+    const test_step = b.step("test", "Run the unit tests");
+    test_step.dependOn(&run_tests.step);
+}

@@ -1,0 +1,247 @@
+//! The connect() hook: the initiating side.
+//!
+//! A TCP connect goes into a tunnel when its destination is
+//!   - an access point address and fake (or asked-for) port that getaddrinfo() handed out
+//!     for globus.<id> or a GLOBUS_STREAMS_HOSTS name (cache.match_fake);
+//!   - with GLOBUS_STREAMS_TUNNEL, that tunnel's listener contact (curl https://real.host);
+//!   - with GLOBUS_STREAMS_ALL, anything but the access point itself.
+//! "Into the tunnel" means: connect to the access point's real contact instead and, when
+//! the tunnel has a LAN secret, run GSA1 as responder before connect() returns.
+//!
+//! Blocking and non-blocking sockets are treated alike: the socket is made non-blocking,
+//! connected and handshaken with poll() waits bounded by GLOBUS_STREAMS_HANDSHAKE_TIMEOUT,
+//! its flags restored, and connect() returns 0 (or -1 with ECONNREFUSED, ETIMEDOUT, or
+//! the connect error). A non-blocking caller therefore never sees EINPROGRESS for a
+//! tunnelled connection; curl, libuv, Python and Java all take an immediate 0.
+//! When the socket's family cannot reach the access point (AF_INET socket, IPv6 access
+//! point; or IPV6_V6ONLY with an IPv4 one) a fresh socket of the right family is put in
+//! its place with dup2(); options set on the old one are lost.
+//! UDP and AF_UNIX pass through: the tunnel carries TCP only.
+
+const std = @import("std");
+const assert = std.debug.assert;
+const sys = @import("sys.zig");
+const real = @import("real.zig");
+const init = @import("init.zig");
+const log = @import("log.zig");
+const conf = @import("conf.zig");
+const names = @import("names.zig");
+const contact = @import("contact.zig");
+const answer = @import("answer.zig");
+const cache = @import("cache.zig");
+const handshake = @import("handshake.zig");
+const resolver = @import("getaddrinfo.zig");
+
+const Reason = enum { name, listener, all };
+
+const Route = union(enum) {
+    pass,
+    fail: c_int,
+    tunnel: struct { id: names.TunnelId, reason: Reason },
+};
+
+export fn connect(fd: c_int, addr: ?*const sys.sockaddr, len: sys.socklen_t) callconv(.c) c_int {
+    init.ensure();
+    const real_connect = real.functions.connect orelse {
+        sys.set_errno(sys.ENOSYS);
+        return -1;
+    };
+    const raw = addr orelse return real_connect(fd, addr, len);
+    const destination = contact.Address.from_sockaddr(raw, len) orelse {
+        if (conf.global.tunnel != null and raw.family == sys.AF_UNIX) {
+            log.line(
+                .connect,
+                "fd {d}: AF_UNIX passes through (only TCP goes into a tunnel)",
+                .{fd},
+            );
+        }
+        return real_connect(fd, addr, len);
+    };
+    switch (decide(fd, destination)) {
+        .pass => return real_connect(fd, addr, len),
+        .fail => |code| {
+            sys.set_errno(code);
+            return -1;
+        },
+        .tunnel => |tunnel| return into_tunnel(
+            real_connect,
+            fd,
+            destination,
+            &tunnel.id,
+            tunnel.reason,
+        ),
+    }
+}
+
+fn decide(fd: c_int, destination: contact.Address) Route {
+    const fake = cache.match_fake(destination);
+    if (fake == null and conf.global.tunnel == null) return .pass;
+    // Checked before any lookup: UDP (a resolver's connect, say) never needs one.
+    var kind: c_int = 0;
+    var kind_len: sys.socklen_t = @sizeOf(c_int);
+    const rc = sys.getsockopt(fd, sys.SOL_SOCKET, sys.SO_TYPE, &kind, &kind_len);
+    if (rc == 0 and kind != sys.SOCK_STREAM) {
+        var text: [contact.address_text_bytes_max]u8 = undefined;
+        log.line(
+            .connect,
+            "fd {d} to {s}: not TCP, passes through (only TCP goes into a tunnel)",
+            .{ fd, destination.format(&text) },
+        );
+        return .pass;
+    }
+    if (fake) |id| return .{ .tunnel = .{ .id = id, .reason = .name } };
+    return candidate(destination);
+}
+
+/// With GLOBUS_STREAMS_TUNNEL: the listener contact, or with --all anything but the
+/// access point itself.
+fn candidate(destination: contact.Address) Route {
+    const id = conf.global.tunnel orelse return .pass;
+    var text: [contact.address_text_bytes_max]u8 = undefined;
+    var found: answer.Answer = undefined;
+    if (resolver.fetch(&id, &found, .connect, destination.format(&text))) |problem| {
+        if (!conf.global.all) return .pass;
+        return .{ .fail = if (problem.kind == .timeout) sys.ETIMEDOUT else sys.ECONNREFUSED };
+    }
+    if (found.listener_address) |listener| {
+        const listening = destination.same_endpoint(listener);
+        if (listening) return .{ .tunnel = .{ .id = id, .reason = .listener } };
+    }
+    if (!conf.global.all) return .pass;
+    if (destination.same_endpoint(found.connector)) return .pass;
+    return .{ .tunnel = .{ .id = id, .reason = .all } };
+}
+
+fn into_tunnel(
+    real_connect: real.Connect,
+    fd: c_int,
+    destination: contact.Address,
+    id: *const names.TunnelId,
+    reason: Reason,
+) c_int {
+    var found: answer.Answer = undefined;
+    var from: [contact.address_text_bytes_max + 64]u8 = undefined;
+    const origin = describe(&from, destination, id, reason);
+    if (resolver.fetch(id, &found, .connect, origin)) |problem| {
+        sys.set_errno(if (problem.kind == .timeout) sys.ETIMEDOUT else sys.ECONNREFUSED);
+        return -1;
+    }
+    const deadline_ms = sys.now_ms() + conf.global.handshake_timeout_ms;
+    const access_point = found.connector;
+    const family = fit_socket(fd, destination.family, access_point) orelse {
+        log.line(.connect, "{s}: cannot make a socket for the access point", .{origin});
+        sys.set_errno(sys.EAFNOSUPPORT);
+        return -1;
+    };
+    const flags = sys.fcntl(fd, sys.F_GETFL);
+    if (flags < 0) return -1;
+    if (flags & sys.O_NONBLOCK == 0) _ = sys.fcntl(fd, sys.F_SETFL, flags | sys.O_NONBLOCK);
+    const failure = connect_and_prove(real_connect, fd, family, &found, id, deadline_ms);
+    if (flags & sys.O_NONBLOCK == 0) _ = sys.fcntl(fd, sys.F_SETFL, flags);
+    var to: [contact.address_text_bytes_max]u8 = undefined;
+    const target = access_point.format(&to);
+    if (failure) |why| {
+        log.line(.connect, "{s} -> {s} (tunnel {s}): {s}", .{ origin, target, &id.text, why.text });
+        sys.set_errno(why.errno);
+        return -1;
+    }
+    const proof = if (found.secret() == null) "no LAN secret, plain TCP" else "gsa1 ok";
+    log.line(.connect, "{s} -> {s} (tunnel {s}, {s})", .{ origin, target, &id.text, proof });
+    return 0;
+}
+
+const Failure = struct { errno: c_int, text: []const u8 };
+
+/// Connects fd (non-blocking) to the access point and runs GSA1 when there is a secret.
+fn connect_and_prove(
+    real_connect: real.Connect,
+    fd: c_int,
+    family: c_int,
+    found: *const answer.Answer,
+    id: *const names.TunnelId,
+    deadline_ms: u64,
+) ?Failure {
+    var storage: sys.sockaddr_storage = undefined;
+    const len = found.connector.to_sockaddr(family, &storage) orelse unreachable;
+    const rc = real_connect(fd, @ptrCast(&storage), len);
+    if (rc != 0) {
+        const err = sys.errno();
+        const cannot_reach = "cannot reach the access point";
+        const pending = err == sys.EINPROGRESS or err == sys.EINTR;
+        if (!pending) return .{ .errno = err, .text = cannot_reach };
+        if (handshake.wait(fd, sys.POLLOUT, deadline_ms)) |outcome| {
+            const timed_out = outcome == .timeout;
+            const text = if (timed_out) "timed out reaching the access point" else cannot_reach;
+            return .{ .errno = outcome.errno(), .text = text };
+        }
+        var so_error: c_int = 0;
+        var so_len: sys.socklen_t = @sizeOf(c_int);
+        const level = sys.SOL_SOCKET;
+        const got = sys.getsockopt(fd, level, sys.SO_ERROR, &so_error, &so_len);
+        if (got != 0) so_error = sys.ECONNREFUSED;
+        if (so_error != 0) return .{ .errno = so_error, .text = cannot_reach };
+    }
+    const secret = found.secret() orelse return null;
+    const result = handshake.respond(fd, secret, &id.bytes, &found.lankey_id, deadline_ms);
+    if (result.outcome == .ok) return null;
+    _ = sys.shutdown(fd, sys.SHUT_RDWR);
+    return .{ .errno = result.outcome.errno(), .text = result.text() };
+}
+
+/// The family to connect fd with, replacing the socket when its family cannot reach the
+/// access point. Null when no socket could be made.
+fn fit_socket(fd: c_int, destination_family: c_int, access_point: contact.Address) ?c_int {
+    const family = socket_family(fd) orelse destination_family;
+    if (family != sys.AF_INET and family != sys.AF_INET6) return null;
+    const ap_family = access_point.unmapped().family;
+    if (family == ap_family) return family;
+    if (family == sys.AF_INET6 and ap_family == sys.AF_INET and !v6_only(fd)) return family;
+    if (!replace_socket(fd, ap_family)) return null;
+    return ap_family;
+}
+
+fn socket_family(fd: c_int) ?c_int {
+    var storage: sys.sockaddr_storage = undefined;
+    var len: sys.socklen_t = @sizeOf(sys.sockaddr_storage);
+    if (sys.getsockname(fd, &storage, &len) != 0) return null;
+    return storage.family;
+}
+
+fn v6_only(fd: c_int) bool {
+    var value: c_int = 0;
+    var len: sys.socklen_t = @sizeOf(c_int);
+    if (sys.getsockopt(fd, sys.IPPROTO_IPV6, sys.IPV6_V6ONLY, &value, &len) != 0) return false;
+    return value != 0;
+}
+
+/// Puts a new TCP socket of family at fd, keeping close-on-exec and the status flags.
+fn replace_socket(fd: c_int, family: c_int) bool {
+    const fd_flags = sys.fcntl(fd, sys.F_GETFD);
+    const status_flags = sys.fcntl(fd, sys.F_GETFL);
+    if (fd_flags < 0 or status_flags < 0) return false;
+    const fresh = sys.socket(family, sys.SOCK_STREAM | sys.SOCK_CLOEXEC, 0);
+    if (fresh < 0) return false;
+    defer _ = sys.close(fresh);
+    if (sys.dup2(fresh, fd) != fd) return false;
+    _ = sys.fcntl(fd, sys.F_SETFD, fd_flags);
+    _ = sys.fcntl(fd, sys.F_SETFL, status_flags);
+    log.line(.connect, "fd {d}: replaced by a new socket of the access point's family", .{fd});
+    return true;
+}
+
+fn describe(
+    buffer: []u8,
+    destination: contact.Address,
+    id: *const names.TunnelId,
+    reason: Reason,
+) []const u8 {
+    var text: [contact.address_text_bytes_max]u8 = undefined;
+    return switch (reason) {
+        .name => std.fmt.bufPrint(
+            buffer,
+            "globus.{s}:{d}",
+            .{ id.text[0..8], destination.port },
+        ) catch "?",
+        .listener, .all => std.fmt.bufPrint(buffer, "{s}", .{destination.format(&text)}) catch "?",
+    };
+}

@@ -1,0 +1,17 @@
+//! Root of `zig build test`: the code without hooks, tested in-process. The hooks are
+//! driven with real programs by tests/native/ (TypeScript).
+
+test {
+    _ = @import("names.zig");
+    _ = @import("contact.zig");
+    _ = @import("answer.zig");
+    _ = @import("conf.zig");
+    _ = @import("log.zig");
+    _ = @import("fd_table.zig");
+    _ = @import("allocations.zig");
+    _ = @import("gsa1.zig");
+    _ = @import("gsa1_vectors_test.zig");
+    _ = @import("handshake.zig");
+    _ = @import("cache.zig");
+    _ = @import("lookup.zig");
+}

@@ -1,0 +1,137 @@
+// The preload library on the listening side: a python server under
+// GLOBUS_STREAMS_INTERCEPT_PORT_<port> accepts only connections that pass GSA1.
+import assert from "node:assert/strict";
+import {
+  buildLibrary,
+  fixtures,
+  freePort,
+  preloadEnv,
+  readExact,
+  respondTo,
+  secret,
+  secretId,
+  type Server,
+  startServer,
+  tunnelId,
+  within,
+  writeAnswer,
+} from "./_support.ts";
+
+const echoServer = `${fixtures}echo_server.py`;
+
+async function withServer(
+  options: { count: number; nonblocking?: boolean; lankey?: string; env?: Record<string, string> },
+  fn: (port: number, server: Server) => Promise<void>,
+): Promise<string> {
+  await buildLibrary();
+  const dir = await Deno.makeTempDir({ prefix: "gs-listener-" });
+  const port = freePort();
+  const answer = await writeAnswer(dir, {
+    connector_contact_string: "127.0.0.1:1",
+    fake_port: 4001,
+    lankey: options.lankey,
+    lankey_id: options.lankey ? secretId : undefined,
+  });
+  const args = [echoServer, String(port), String(options.count)];
+  if (options.nonblocking) args.push("--nonblocking");
+  const server = startServer("python3", args, {
+    ...preloadEnv(answer),
+    [`GLOBUS_STREAMS_INTERCEPT_PORT_${port}`]: tunnelId,
+    ...options.env,
+  });
+  let failure: unknown;
+  try {
+    await server.waitFor("listening");
+    await fn(port, server);
+  } catch (error) {
+    failure = error;
+  }
+  const result = await server.stop();
+  await Deno.remove(dir, { recursive: true });
+  if (failure !== undefined) {
+    console.error(`server stderr:\n${result.stderr}`);
+    throw failure;
+  }
+  return result.stderr;
+}
+
+Deno.test("a blocking accept() hands over only the clients that pass GSA1", async () => {
+  const stderr = await withServer({ count: 2, lankey: secret }, async (port, server) => {
+    assert.deepEqual(await respondTo(port, "wrong secret", "bad"), { outcome: "bad_proof" });
+    assert.deepEqual(await respondTo(port, secret, "hello"), {
+      outcome: "accepted",
+      echo: "hello",
+    });
+    assert.deepEqual(await respondTo(port, secret, "again"), {
+      outcome: "accepted",
+      echo: "again",
+    });
+    await server.waitFor("got again");
+    assert.deepEqual(server.lines, ["listening", "got hello", "got again"]);
+  });
+  assert.match(stderr, /\[bind\] fd \d+ port \d+: accept\(\) runs GSA1 for tunnel 5f2c8e4a-/);
+  assert.match(
+    stderr,
+    /\[accept\] 127\.0\.0\.1:\d+ on port \d+ \(tunnel 5f2c8e4a-.*gsa1 refused: bad proof/,
+  );
+  assert.match(stderr, /gsa1 ok\)/);
+});
+
+Deno.test("a non-blocking accept() answers EAGAIN after refusing the only pending client", async () => {
+  await withServer({ count: 1, nonblocking: true, lankey: secret }, async (port, server) => {
+    assert.deepEqual(await respondTo(port, "wrong secret", "bad"), { outcome: "bad_proof" });
+    await server.waitFor("eagain");
+    assert.deepEqual(await respondTo(port, secret, "hello"), {
+      outcome: "accepted",
+      echo: "hello",
+    });
+    await server.waitFor("got hello");
+    assert.ok(!server.lines.includes("got bad"));
+  });
+});
+
+Deno.test("a stalled peer holds accept() no longer than the handshake timeout", async () => {
+  await withServer(
+    { count: 1, lankey: secret, env: { GLOBUS_STREAMS_HANDSHAKE_TIMEOUT: "1" } },
+    async (port, server) => {
+      const stalled = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        // The server sends HELLO to the stalled peer first, then gives up on it.
+        await within(readExact(stalled, 37), 5000);
+        const started = performance.now();
+        const good = await respondTo(port, secret, "hello");
+        assert.deepEqual(good, { outcome: "accepted", echo: "hello" });
+        const waited = performance.now() - started;
+        assert.ok(waited < 4000, `waited ${waited} ms`);
+        await server.waitFor("got hello");
+      } finally {
+        stalled.close();
+      }
+    },
+  );
+});
+
+Deno.test("a listener whose lookup fails refuses peers as an unknown tunnel", async () => {
+  const stderr = await withServer(
+    { count: 1, lankey: secret, env: { FAKE_MODE: "fail" } },
+    async (port, server) => {
+      assert.deepEqual(await respondTo(port, secret, "hello"), { outcome: "unknown_tunnel" });
+      assert.deepEqual(server.lines, ["listening"]);
+    },
+  );
+  assert.match(stderr, /\[accept\] .*no answer for tunnel 5f2c8e4a-.*exited with status 3/);
+});
+
+Deno.test("without a LAN secret the listener accepts plain TCP", async () => {
+  await withServer({ count: 1 }, async (port, server) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(new TextEncoder().encode("plain"));
+      const echo = await within(readExact(conn, 5), 5000);
+      assert.equal(new TextDecoder().decode(echo), "plain");
+      await server.waitFor("got plain");
+    } finally {
+      conn.close();
+    }
+  });
+});
