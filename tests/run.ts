@@ -51,7 +51,11 @@ async function zigTests(): Promise<SuiteResult> {
     return { passed: 0, failed: 0, ok: true };
   }
   const zig = `${root}.tools/bin/zig`;
-  const { code, text } = await runStreaming(zig, ["build", "test", "--summary", "all"], `${root}native`);
+  const { code, text } = await runStreaming(
+    zig,
+    ["build", "test", "--summary", "all"],
+    `${root}native`,
+  );
   const counts = [...text.matchAll(/(\d+)\/(\d+) tests passed/g)].at(-1);
   const failedCount = [...text.matchAll(/(\d+) (?:tests? )?failed/g)].at(-1);
   const passed = counts ? Number(counts[1]) : 0;
@@ -59,7 +63,47 @@ async function zigTests(): Promise<SuiteResult> {
   return { passed, failed: code === 0 ? failed : Math.max(failed, 1), ok: code === 0 };
 }
 
+/** Debian packages some tests use as real clients or baselines. */
+const testTools: Record<string, string> = { iperf3: "iperf3", socat: "socat", file: "file" };
+
+function onPath(command: string): boolean {
+  const dirs = (Deno.env.get("PATH") ?? "").split(":");
+  return dirs.some((dir) => {
+    try {
+      return Deno.statSync(`${dir}/${command}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Installs missing test tools with apt-get when we are root on Debian (a fresh CI
+ * machine); otherwise the tests that need them say they are skipped, and why.
+ */
+async function ensureTestTools(): Promise<void> {
+  const missing = Object.keys(testTools).filter((tool) => !onPath(tool));
+  if (missing.length === 0) return;
+  if (Deno.uid() !== 0 || !onPath("apt-get")) {
+    console.error(`test: not installing ${missing.join(", ")} (needs root and apt-get)`);
+    return;
+  }
+  const packages = missing.map((tool) => testTools[tool]);
+  console.error(`test: installing ${packages.join(", ")} with apt-get`);
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  const apt = (args: string[]) =>
+    new Deno.Command("apt-get", { args, env, stdin: "null", stdout: "null", stderr: "inherit" })
+      .output();
+  let result = await apt(["install", "-y", "-qq", "--no-install-recommends", ...packages]);
+  if (!result.success) {
+    await apt(["update", "-qq"]);
+    result = await apt(["install", "-y", "-qq", "--no-install-recommends", ...packages]);
+  }
+  if (!result.success) console.error(`test: apt-get could not install ${packages.join(", ")}`);
+}
+
 const filter = Deno.args;
+await ensureTestTools();
 const results = [await denoTests(filter)];
 if (filter.length === 0) results.push(await zigTests());
 const passed = results.reduce((sum, r) => sum + r.passed, 0);
