@@ -7,6 +7,7 @@ import {
   formatExports,
   loadEmulatorConfig,
   startEmulator,
+  streamsDataPlaneWith,
   writeEnvFile,
 } from "../emulator/mod.ts";
 import { CONTACT_HINT, parseContact } from "../contact/mod.ts";
@@ -58,7 +59,14 @@ Example:
     const configPath = args.values.config as string | undefined;
     const config = configPath ? await loadEmulatorConfig(configPath) : defaultEmulatorConfig();
     const envFile = args.values["env-file"] as string | undefined;
-    const emulator = await startEmulator(config, { hostname: listen?.host, port: listen?.port });
+    // Each stream's closing line (legs, bytes, handshake) goes to stderr, so a user
+    // watching the emulator sees what every connection did.
+    const plane = streamsDataPlaneWith({ log: (line) => deps.io.stderr(line + "\n") });
+    const emulator = await startEmulator(config, {
+      hostname: listen?.host,
+      port: listen?.port,
+      plane,
+    });
     try {
       if (envFile) await writeEnvFile(envFile, emulator.exports);
       else deps.io.stdout(formatExports(emulator.exports));

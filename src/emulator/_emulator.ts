@@ -9,13 +9,13 @@ import { GcsBook, handleGcs } from "./_gcs_api.ts";
 import { TunnelBook } from "./_tunnels.ts";
 import {
   type AccessPointPlaneFactory,
-  closingListenerPlane,
   type IssuedLanSecret,
   type PlaneEvent,
   type PlaneHost,
   type PlaneTunnel,
 } from "./_plane.ts";
 import { EmulatorError } from "./_error.ts";
+import { streamsDataPlane } from "./_data_plane.ts";
 import { json } from "./_respond.ts";
 import { formatContact } from "../contact/mod.ts";
 
@@ -78,7 +78,7 @@ export interface EmulatorOptions {
   hostname?: string;
   /** Listen port (default 0: a free one). */
   port?: number;
-  /** The data plane (default: closingListenerPlane). */
+  /** The data plane (default: streamsDataPlane). */
   plane?: AccessPointPlaneFactory;
 }
 
@@ -100,7 +100,7 @@ export async function startEmulator(
   const tunnels = new TunnelBook(config, (id) => gcs.gatewayOf(id));
   const auth = new AuthBook(config);
   const state = new EmulatorState(config, tunnels, gcs);
-  tunnels.plane = (options.plane ?? closingListenerPlane)(state);
+  tunnels.plane = (options.plane ?? streamsDataPlane)(state);
   const gcsManagerUrl = (endpointId: string, origin: string) => `${origin}/gcs/${endpointId}`;
   const transferContext = { config, auth, tunnels, gcsManagerUrl };
   const gcsContext = { config, auth, tunnels, gcs };

@@ -3,7 +3,8 @@
  * credentials, PKCE login, refresh, revoke, userinfo), the Transfer tunnel and
  * stream-access-point API, and a GCS manager per endpoint (LAN secrets, stream
  * gateways). The access points' traffic is the data plane's job, behind
- * AccessPointPlane (see _plane.ts); the default plane only binds real LAN ports.
+ * AccessPointPlane (see _plane.ts); the default is streamsDataPlane (_data_plane.ts),
+ * which carries real traffic over three TCP legs (docs/data-plane.md).
  *
  * @example
  * ```ts
@@ -37,3 +38,8 @@ export {
   type PlaneHost,
   type PlaneTunnel,
 } from "./_plane.ts";
+export {
+  streamsDataPlane,
+  type StreamsDataPlaneOptions,
+  streamsDataPlaneWith,
+} from "./_data_plane.ts";

@@ -1,0 +1,81 @@
+// forward: a local port whose every connection becomes a new stream into the tunnel.
+//   local app -> tcp (listen) ==relay== tcp,gsa1:role=responder -> initiating access point
+import { relay, Stack } from "../xio/mod.ts";
+import { HelperError } from "./_error.ts";
+import { serveUntil, type Totals } from "./_serve.ts";
+import {
+  openTunnelStream,
+  rootMessage,
+  type StreamTimeouts,
+  type TargetLookup,
+} from "./_tunnel.ts";
+
+export interface ForwardOptions extends StreamTimeouts {
+  /** Where to listen (default "127.0.0.1:0", any free port). */
+  listen?: string;
+  /** Stops the forward: the port and every stream are closed. */
+  signal: AbortSignal;
+  /** Called once with the bound address ("127.0.0.1:40123"). */
+  onListening?: (address: string) => void;
+  /** One line per failed connection (no newline). */
+  log?: (line: string) => void;
+  /** Bytes per relay read (default 256 KiB). */
+  bufferSize?: number;
+}
+
+const DEFAULT_BUFFER_SIZE = 256 * 1024;
+
+/**
+ * Listens on a local port and carries each connection into the tunnel as its own
+ * stream, until options.signal aborts; resolves with the totals.
+ *
+ * @example
+ * ```ts
+ * const totals = await forwardPort(lookup, {
+ *   signal, onListening: (address) => console.log(`Forwarding ${address}`),
+ * });
+ * ```
+ */
+export async function forwardPort(lookup: TargetLookup, options: ForwardOptions): Promise<Totals> {
+  const listen = options.listen ?? "127.0.0.1:0";
+  const log = options.log ?? (() => {});
+  let server;
+  try {
+    server = await Stack.parse("tcp:nodelay").listen(listen);
+  } catch (error) {
+    throw new HelperError("failed", `Cannot listen on "${listen}": ${rootMessage(error)}`, {
+      cause: error,
+    });
+  }
+  const totals: Totals = { connections: 0, failed: 0, up: 0, down: 0 };
+  options.onListening?.(server.address);
+  const { signal } = options;
+  await serveUntil(server, signal, async (accepted, track) => {
+    totals.connections++;
+    const local = await accepted.open();
+    track(local);
+    let tunnel;
+    try {
+      tunnel = await openTunnelStream(await lookup(), { ...options, signal });
+    } catch (error) {
+      if (signal.aborted) return;
+      totals.failed++;
+      const text = error instanceof HelperError ? error.message : rootMessage(error);
+      log(`connection from "${accepted.contact}": ${text}`);
+      return;
+    }
+    track(tunnel);
+    try {
+      await relay(local, tunnel, { signal, bufferSize: options.bufferSize ?? DEFAULT_BUFFER_SIZE });
+    } catch (error) {
+      if (!signal.aborted) {
+        totals.failed++;
+        log(`connection from "${accepted.contact}": the stream broke: ${rootMessage(error)}`);
+      }
+    } finally {
+      totals.up += tunnel.bytesWritten;
+      totals.down += tunnel.bytesRead;
+    }
+  }, log);
+  return totals;
+}
