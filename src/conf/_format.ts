@@ -128,6 +128,11 @@ export function parseConf(text: string, where: { path: string; tunnelId: string 
   for (const [index, raw] of rows.entries()) {
     const row = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     const number = index + 1;
+    // A lone CR (a file saved with old Mac line ends) would make the rest of the file one
+    // value, and echoing it could show the secret: refuse it without quoting anything.
+    if (row.includes("\r")) {
+      throw fail(number, "a carriage return inside the line (save it with \\n line ends)");
+    }
     if (row.trim() === "" || row.trimStart().startsWith("#")) {
       lines.push({ text: row });
       continue;
@@ -136,14 +141,17 @@ export function parseConf(text: string, where: { path: string; tunnelId: string 
     if (equals === -1) throw fail(number, 'no "=" in the line');
     const key = row.slice(0, equals).trim();
     const value = row.slice(equals + 1);
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) throw fail(number, `bad key "${key}"`);
+    // The text before "=" is not quoted back: on a damaged lankey line it is the secret.
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) {
+      throw fail(number, 'the text before "=" is not a key name (letters, digits, _ . -)');
+    }
     lines.push({ key, value });
     if (!isKnown(key)) continue;
     const prop = fields[key].prop;
     if (prop in values) throw fail(number, `duplicate key ${key}`);
     const checked = checkValue(key, value);
     if ("reason" in checked) {
-      const shown = "secret" in fields[key] ? "" : ` "${value}"`;
+      const shown = "secret" in fields[key] ? "" : ` ${quoteValue(value)}`;
       throw fail(number, `${key}${shown}: ${checked.reason}`);
     }
     values[prop] = checked.value;
@@ -155,6 +163,16 @@ export function parseConf(text: string, where: { path: string; tunnelId: string 
     throw fail(0, `tunnel_id "${values.tunnelId}" does not match the file name`);
   }
   return { values: values as unknown as ConfValues, lines };
+}
+
+/** A value for an error message: quoted, control characters escaped, at most 80 chars. */
+function quoteValue(value: string): string {
+  const cut = value.length > 80 ? value.slice(0, 80) + "..." : value;
+  // JSON escapes C0 controls but not DEL or the C1 range, which terminals also act on.
+  return JSON.stringify(cut).replace(
+    /[\x7f-\x9f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /**
@@ -172,7 +190,7 @@ export function formatConf(conf: Conf, where: { path: string }): string {
     const text = String(value);
     const checked = checkValue(key, text);
     if ("reason" in checked) {
-      const shown = "secret" in fields[key] ? "" : ` "${text}"`;
+      const shown = "secret" in fields[key] ? "" : ` ${quoteValue(text)}`;
       throw new ConfError(
         `Cannot write conf file "${where.path}": ${key}${shown}: ${checked.reason}`,
         { path: where.path },

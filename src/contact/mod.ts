@@ -21,23 +21,28 @@ const hostnamePattern =
   /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/;
 
 function isIpv4(text: string): boolean {
+  // No leading zeros: inet_aton and URL read "010" as octal, inet_pton refuses it.
   const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
 }
 
 function isIpv6(text: string): boolean {
-  // Structural check: hex groups, at most one "::", optional trailing dotted IPv4.
+  // Hex groups of 1-4 digits, at most one "::", an optional dotted IPv4 last; no stray colon.
   if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(":")) return false;
-  const doubles = text.split("::").length - 1;
-  if (doubles > 1) return false;
-  const groups = text.split(":").filter((g) => g !== "");
-  const last = groups.at(-1) ?? "";
-  const v4Tail = last.includes(".");
-  if (v4Tail && !isIpv4(last)) return false;
-  const hexGroups = v4Tail ? groups.slice(0, -1) : groups;
-  if (!hexGroups.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
-  const count = hexGroups.length + (v4Tail ? 2 : 0);
-  return doubles === 1 ? count < 8 : count === 8;
+  const halves = text.split("::");
+  if (halves.length > 2) return false;
+  const groupsOf = (half: string) => (half === "" ? [] : half.split(":"));
+  const groups = [...groupsOf(halves[0]), ...(halves.length === 2 ? groupsOf(halves[1]) : [])];
+  if (groups.some((group) => group === "")) return false;
+  let count = groups.length;
+  const last = groups.at(-1);
+  if (last !== undefined && last.includes(".")) {
+    if (!isIpv4(last) || !text.endsWith(last)) return false;
+    groups.pop();
+    count += 1; // a dotted IPv4 fills two groups
+  }
+  if (!groups.every((group) => /^[0-9A-Fa-f]{1,4}$/.test(group))) return false;
+  return halves.length === 2 ? count <= 7 : count === 8;
 }
 
 /** Whether text is an IP address (v4 or v6, no brackets). */

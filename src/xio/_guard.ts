@@ -4,6 +4,7 @@
 // caller decides what to do with it (keep it for the next call, or close the link).
 
 import { XioError } from "./_error.ts";
+import { timerDelay } from "./_timer.ts";
 
 /** Timeout and signal for one call; both optional. */
 export interface OpControl {
@@ -125,7 +126,7 @@ export class Guard {
       this.#stop(
         new XioError("CANCELED", `Cannot ${this.#what}: timed out after ${ms} ms`, { cause }),
       );
-    }, ms);
+    }, timerDelay(ms));
   }
 
   /** Releases the timer and listeners. */

@@ -4,6 +4,7 @@
 
 import { isXioError, XioError } from "./_error.ts";
 import type { Handle } from "./_handle.ts";
+import { timerDelay } from "./_timer.ts";
 
 export interface RelayOptions {
   /** Stops the relay (it then throws CANCELED). */
@@ -71,10 +72,10 @@ export async function relay(
         stop(new XioError("CANCELED", `Cannot relay: idle for ${idleMs} ms`, { cause }));
         idleTimer = undefined;
       } else {
-        idleTimer = setTimeout(check, idleMs - idleFor);
+        idleTimer = setTimeout(check, timerDelay(idleMs - idleFor));
       }
     };
-    idleTimer = setTimeout(check, idleMs);
+    idleTimer = setTimeout(check, timerDelay(idleMs));
   }
 
   // One buffer per direction: a chunk is written before the next is read, which is

@@ -24,6 +24,7 @@ import { readEnv } from "../_debug.ts";
 import type { DriverContext, DriverLink, LinkInfo, Lower, TransformDriver } from "../_driver.ts";
 import { XioError } from "../_error.ts";
 import type { Options } from "../_options.ts";
+import { timerDelay } from "../_timer.ts";
 
 /** What code passes for gsa1 in StackOptions.attrs. */
 export interface Gsa1Attrs {
@@ -42,7 +43,7 @@ export function handshakeTimeoutMs(env: (name: string) => string | undefined = r
   const text = env("GLOBUS_STREAMS_HANDSHAKE_TIMEOUT");
   if (text === undefined || text.trim() === "") return 10_000;
   const seconds = Number(text);
-  return Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : 10_000;
+  return Number.isFinite(seconds) && seconds > 0 ? timerDelay(seconds * 1000) : 10_000;
 }
 
 function attrsOf(attrs: unknown): Gsa1Attrs {
@@ -86,7 +87,7 @@ async function step<T>(
         cause: new XioError("TIMEOUT", `Timed out after ${ms} ms`),
       }),
     );
-  }, ms);
+  }, timerDelay(ms));
   try {
     return await fn(AbortSignal.any([outer, timer.signal]));
   } finally {
