@@ -20,6 +20,11 @@ export interface BenchResult {
   met: boolean;
   /** How the figure was taken: runs, what the baseline is. */
   note?: string;
+  /**
+   * How many runs ours and baseline are medians of. bench/run.ts repeats a bench whose
+   * records lack it (or say 1) and takes the medians itself.
+   */
+  runs?: number;
 }
 
 export const repoRoot = new URL("../", import.meta.url).pathname;
@@ -58,6 +63,17 @@ export function betterOf(record: BenchResult): "lower" | "higher" {
 
 function round(value: number): number {
   return Math.round(value * 1000) / 1000;
+}
+
+/** The memory figures of a process from /proc/<pid>/status, in KiB. */
+export function processMemory(pid: number): { rssKiB: number; peakKiB: number } {
+  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(text);
+    if (!match) throw new Error(`/proc/${pid}/status has no ${name}`);
+    return Number(match[1]);
+  };
+  return { rssKiB: field("VmRSS"), peakKiB: field("VmHWM") };
 }
 
 /** Prints a result on stdout as one JSON line (the protocol above). */
@@ -143,4 +159,38 @@ export function launcherEnv(extra: Record<string, string> = {}): Record<string, 
     DENO_NO_UPDATE_CHECK: "1",
     ...extra,
   };
+}
+
+/** True when command is an executable file in a directory of PATH. */
+export function onPath(command: string): boolean {
+  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
+    try {
+      return Deno.statSync(`${dir}/${command}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Installs a Debian package with apt-get when command is missing and we are root on a
+ * machine with apt-get (a fresh CI machine); returns whether command is there after.
+ */
+export async function ensureDebianTool(command: string, pkg: string): Promise<boolean> {
+  if (onPath(command)) return true;
+  if (Deno.uid() !== 0 || !onPath("apt-get")) {
+    progress(`bench: not installing ${pkg} for ${command} (needs root and apt-get)`);
+    return false;
+  }
+  progress(`bench: installing ${pkg} with apt-get (for ${command})`);
+  const env = { ...Deno.env.toObject(), DEBIAN_FRONTEND: "noninteractive" };
+  const apt = (args: string[]) =>
+    new Deno.Command("apt-get", { args, env, stdin: "null", stdout: "null", stderr: "inherit" })
+      .output();
+  const install = ["install", "-y", "-qq", "--no-install-recommends", pkg];
+  if (!(await apt(install)).success) {
+    await apt(["update", "-qq"]);
+    await apt(install);
+  }
+  return onPath(command);
 }

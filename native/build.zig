@@ -4,6 +4,7 @@
 //!   zig build -Dtarget=x86_64-linux-gnu.2.17 -Doptimize=ReleaseSafe --prefix DIR
 //!   zig build -Dtarget=aarch64-linux-gnu.2.17 -Doptimize=ReleaseSafe --prefix DIR
 //!   zig build test --summary all                unit tests ("N/M tests passed")
+//!   zig build fuzz -Dfuzz-iterations=N          the parsers' fuzzers, longer (src/fuzz.zig)
 //!
 //! Release targets name glibc 2.17 as the floor (RHEL/CentOS 7 and everything newer):
 //! the library uses no libc symbol newer than that (getrandom goes through the raw
@@ -65,4 +66,44 @@ pub fn build(b: *std.Build) void {
     run_tests.setCwd(b.path("."));
     const test_step = b.step("test", "Run the unit tests");
     test_step.dependOn(&run_tests.step);
+
+    // The parsers' fuzzers (src/fuzz.zig): a bounded, quiet, deterministic run inside
+    // `zig build test`; `zig build fuzz` runs longer (-Dfuzz-iterations, default 1000000)
+    // and prints what each target did.
+    const fuzz_iterations = b.option(u64, "fuzz-iterations", "Mutations per fuzz target");
+    const fuzz_seed = b.option(u64, "fuzz-seed", "Seed of the fuzz mutations") orelse 0x6a51_5eed;
+    const fuzz_save = b.option(bool, "fuzz-save", "Keep new-outcome inputs in tests/fuzz_native/corpus") orelse false;
+    const fuzz_filter = b.option([]const u8, "fuzz-filter", "Only the fuzz tests whose names contain this (zig build fuzz)");
+    const fuzz_runs = [_]struct { step: *std.Build.Step, iterations: u64, verbose: bool, filter: ?[]const u8 }{
+        .{ .step = test_step, .iterations = fuzz_iterations orelse 20_000, .verbose = false, .filter = null },
+        .{
+            .step = b.step("fuzz", "Fuzz the parsers (-Dfuzz-iterations=N; --fuzz=N with -Doptimize=ReleaseSafe)"),
+            .iterations = fuzz_iterations orelse 1_000_000,
+            .verbose = true,
+            .filter = fuzz_filter,
+        },
+    };
+    for (fuzz_runs) |fuzz_run| {
+        const fuzz_options = b.addOptions();
+        fuzz_options.addOption(u64, "iterations", fuzz_run.iterations);
+        fuzz_options.addOption(u64, "seed", fuzz_seed);
+        fuzz_options.addOption(bool, "save", fuzz_save);
+        fuzz_options.addOption(bool, "verbose", fuzz_run.verbose);
+        // Relative to the test's working directory, native/.
+        fuzz_options.addOption([]const u8, "corpus_path", "../tests/fuzz_native/corpus");
+        fuzz_options.addOptionPath("vectors_path", b.path("../tests/handshake/gsa1_vectors.json"));
+        const fuzz_module = b.createModule(.{
+            .root_source_file = b.path("src/fuzz.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+        });
+        fuzz_module.addOptions("fuzz_options", fuzz_options);
+        // Only the fuzz files' tests: the unit tests of the files they import run above.
+        const filters: []const []const u8 = &.{fuzz_run.filter orelse "fuzz"};
+        const run_fuzz = b.addRunArtifact(b.addTest(.{ .root_module = fuzz_module, .filters = filters }));
+        run_fuzz.has_side_effects = true;
+        run_fuzz.setCwd(b.path("."));
+        fuzz_run.step.dependOn(&run_fuzz.step);
+    }
 }
