@@ -33,13 +33,18 @@ export function formatRecord(fields: [string, string][]): string {
   return fields.map(([name, value]) => `${(name + ":").padEnd(width)} ${value}\n`).join("");
 }
 
-/** A table: header row, a separator, one row per item, columns joined by " | ". */
-export function formatTable(headers: string[], rows: string[][]): string {
+/** A table: header row, a separator, one row per item, columns joined by " | ". A null
+ * or missing cell shows as "None". */
+export function formatTable(
+  headers: string[],
+  cells: readonly (string | null | undefined)[][],
+): string {
+  const rows = cells.map((row) => headers.map((_, i) => row[i] ?? "None"));
   const widths = headers.map((header, i) =>
     Math.max(header.length, ...rows.map((row) => row[i].length))
   );
-  const line = (cells: string[]) =>
-    cells.map((cell, i) => i === cells.length - 1 ? cell : cell.padEnd(widths[i])).join(" | ")
+  const line = (row: string[]) =>
+    row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join(" | ")
       .trimEnd() + "\n";
   return line(headers) + widths.map((w) => "-".repeat(w)).join(" | ") + "\n" +
     rows.map(line).join("");
@@ -131,7 +136,7 @@ async function showList<T>(
   deps: CliDeps,
   call: (onDocument: (doc: unknown) => void) => Promise<T[]>,
   headers: string[],
-  row: (value: T) => string[],
+  row: (value: T) => (string | null | undefined)[],
 ): Promise<number> {
   const format: Format = formatOf(args, FORMATS);
   const documents: unknown[] = [];

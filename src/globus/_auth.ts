@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { createHash, randomBytes } from "node:crypto";
 import { GlobusApiError, isUuid } from "./_error.ts";
-import { HttpClient } from "./_http.ts";
+import { headerToken, HttpClient } from "./_http.ts";
 import { type Env, isProductionAuth, serviceUrls } from "./_urls.ts";
 import {
   readTokens,
@@ -50,7 +50,8 @@ export interface ClientOptions {
 }
 
 const tokenGrant = z.object({
-  access_token: z.string().min(1),
+  // Goes in an Authorization header: a token that cannot is a malformed answer.
+  access_token: headerToken,
   expires_in: z.number(),
   resource_server: z.string(),
   scope: z.string(),

@@ -2,7 +2,7 @@
 // gateways, inside GCS's result envelope.
 import { z } from "zod";
 import { Authorizer, type ClientOptions, gcsScope } from "./_auth.ts";
-import { checkUuid } from "./_error.ts";
+import { checkUuid, GlobusApiError, isUuid } from "./_error.ts";
 import { HttpClient } from "./_http.ts";
 
 export interface LanSecret {
@@ -30,10 +30,18 @@ function envelope<T extends z.ZodType>(item: T) {
   });
 }
 
+/** Longest LAN secret taken: what the preload library keeps (native/src/answer.zig). */
+const MAX_SECRET_CHARS = 1024;
+
 const lanSecretDocument = z.object({
   DATA_TYPE: z.string().startsWith("lan_secret#"),
-  id: z.string(),
-  secret: z.string().min(1),
+  // Both go into the conf file (lankey_id, lankey): a UUID, and one token of visible
+  // ASCII that a key=value line keeps as it is.
+  id: z.string().refine(isUuid, "want a UUID"),
+  secret: z.string().max(MAX_SECRET_CHARS).regex(
+    /^[\x21-\x7e]+$/,
+    "want visible ASCII characters without spaces",
+  ),
   expires: z.number(),
   tunnel_id: z.string(),
   stream_access_point_id: z.string(),
@@ -72,6 +80,7 @@ export class GcsClient {
   #http: HttpClient;
   #authorizer: Authorizer;
   #endpointId: string;
+  #gcsManagerUrl: string;
 
   /** gcsManagerUrl as TransferClient.gcsManagerUrl returns it; endpointId picks the scope. */
   constructor(
@@ -80,6 +89,7 @@ export class GcsClient {
     options: ClientOptions & { authorizer?: Authorizer },
   ) {
     this.#endpointId = endpointId;
+    this.#gcsManagerUrl = gcsManagerUrl;
     this.#authorizer = options.authorizer ?? new Authorizer(options);
     const base = gcsManagerUrl.endsWith("/") ? gcsManagerUrl : gcsManagerUrl + "/";
     this.#http = new HttpClient({
@@ -94,6 +104,16 @@ export class GcsClient {
 
   async #bearer(): Promise<string> {
     checkUuid("endpoint", this.#endpointId);
+    const url = URL.parse(this.#gcsManagerUrl);
+    if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      // It came from Transfer's endpoint document (gcs_manager_url).
+      throw new GlobusApiError(
+        "malformed",
+        `Cannot use the gcs_manager_url of endpoint "${this.#endpointId}" ${
+          JSON.stringify(this.#gcsManagerUrl.slice(0, 200))
+        }: want an http or https URL`,
+      );
+    }
     return await this.#authorizer.token(gcsScope(this.#endpointId));
   }
 

@@ -3,7 +3,7 @@
 // every failure turned into one GlobusApiError line.
 import { z } from "zod";
 import { GlobusApiError } from "./_error.ts";
-import { type Env, httpTimeoutMs } from "./_urls.ts";
+import { type Env, httpTimeoutMs, MAX_TIMEOUT_MS } from "./_urls.ts";
 import { VERSION } from "../version.ts";
 
 /** Statuses worth another try: the service asked us to slow down or was briefly away. */
@@ -12,6 +12,16 @@ const MAX_RETRIES = 3;
 const DEFAULT_RETRY_BASE_MS = 250;
 const MAX_RETRY_DELAY_MS = 60_000;
 const DETAIL_MAX_CHARS = 300;
+
+/**
+ * An access token as it must be to go in an Authorization header: visible ASCII only
+ * (RFC 6750 b64token characters are a subset). A token with a newline or a non-Latin-1
+ * character would make Headers.set throw; the schemas refuse it on the way in instead.
+ */
+export const headerToken = z.string().regex(
+  /^[\x21-\x7e]+$/,
+  "want visible ASCII characters only (a token an HTTP header can carry)",
+);
 
 export interface HttpClientOptions {
   /** The service's name in messages: "Transfer", "Globus Auth", "GCS". */
@@ -118,8 +128,18 @@ function retryAfterMs(header: string | null, now: number): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** Text the service sent, for a message: quoted, control characters escaped, bounded. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > 200 ? text.slice(0, 200) + "..." : text);
+}
+
+/** A setTimeout delay that waits as asked: at least 1 ms, at most MAX_TIMEOUT_MS. */
+function timerMs(ms: number): number {
+  return Math.min(Math.max(1, ms), MAX_TIMEOUT_MS);
+}
+
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, timerMs(ms)));
 }
 
 class TimeoutMarker extends Error {}
@@ -158,13 +178,14 @@ export class HttpClient {
   async request<T>(request: HttpRequest<T>): Promise<HttpAnswer<T>> {
     const url = this.#url(request.path, request.query);
     const timeoutMs = this.#timeoutGiven ? this.#timeoutMs : httpTimeoutMs(this.#env);
+    const init = this.#init(request);
     const idempotent = request.idempotent ?? ["GET", "PUT", "DELETE"].includes(request.method);
     for (let attempt = 0;; attempt++) {
       const mayRetry = idempotent && attempt < MAX_RETRIES;
       let response: Response;
       let text: string;
       try {
-        [response, text] = await this.#send(url, request, timeoutMs);
+        [response, text] = await this.#send(url, init, timeoutMs);
       } catch (error) {
         if (error instanceof TimeoutMarker) {
           throw new GlobusApiError(
@@ -202,12 +223,30 @@ export class HttpClient {
   }
 
   #url(path: string, query: Record<string, string | undefined> = {}): URL {
-    const base = new URL(this.baseUrl);
-    const url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(path, base);
+    // The base may come from a service's answer (a GCS manager's gcs_manager_url), and
+    // path from links.next: either may be text `new URL` refuses.
+    let base: URL;
+    try {
+      base = new URL(this.baseUrl);
+    } catch {
+      throw new GlobusApiError(
+        "malformed",
+        `${this.service} has a malformed URL ${quoted(this.baseUrl)}: not a URL`,
+      );
+    }
+    let url: URL;
+    try {
+      url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(path, base);
+    } catch {
+      throw new GlobusApiError(
+        "malformed",
+        `${this.service} sent a malformed link ${quoted(path)}: not a URL`,
+      );
+    }
     if (url.origin !== base.origin) {
       throw new GlobusApiError(
         "malformed",
-        `${this.service} sent a link to another site "${url.origin}": refusing to follow it`,
+        `${this.service} sent a link to another site ${quoted(url.origin)}: refusing to follow it`,
       );
     }
     for (const [key, value] of Object.entries(query)) {
@@ -216,11 +255,11 @@ export class HttpClient {
     return url;
   }
 
-  async #send(
-    url: URL,
-    request: HttpRequest<unknown>,
-    timeoutMs: number | undefined,
-  ): Promise<[Response, string]> {
+  /**
+   * Headers and body of a request. Built once, before any attempt: a token a header
+   * cannot carry is not a network failure to retry, and its text never goes in a message.
+   */
+  #init(request: HttpRequest<unknown>): { method: HttpMethod; headers: Headers; body?: string } {
     const headers = new Headers({
       "Accept": "application/json",
       "User-Agent": `globus-streams/${VERSION}`,
@@ -233,24 +272,42 @@ export class HttpClient {
       headers.set("Content-Type", "application/x-www-form-urlencoded");
       body = new URLSearchParams(request.form).toString();
     }
-    if (request.bearer !== undefined) headers.set("Authorization", `Bearer ${request.bearer}`);
-    if (request.basic !== undefined) {
-      const pair = `${encodeURIComponent(request.basic.user)}:${
-        encodeURIComponent(request.basic.password)
-      }`;
-      headers.set("Authorization", `Basic ${btoa(pair)}`);
+    try {
+      if (request.bearer !== undefined) headers.set("Authorization", `Bearer ${request.bearer}`);
+      if (request.basic !== undefined) {
+        const pair = `${encodeURIComponent(request.basic.user)}:${
+          encodeURIComponent(request.basic.password)
+        }`;
+        headers.set("Authorization", `Basic ${btoa(pair)}`);
+      }
+    } catch {
+      // The error's message quotes the header, credentials included: not shown.
+      throw new GlobusApiError(
+        "auth",
+        `Cannot send credentials to ${this.service}: the ${
+          request.bearer !== undefined ? "access token" : "client id or secret"
+        } has characters an HTTP header cannot carry: ${request.authFix ?? DEFAULT_AUTH_FIX}`,
+      );
     }
+    return { method: request.method, headers, body };
+  }
+
+  async #send(
+    url: URL,
+    init: { method: HttpMethod; headers: Headers; body?: string },
+    timeoutMs: number | undefined,
+  ): Promise<[Response, string]> {
     const controller = new AbortController();
     let timedOut = false;
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
       timedOut = true;
       controller.abort();
-    }, timeoutMs);
+    }, timerMs(timeoutMs));
     try {
       const response = await this.#fetch(url, {
-        method: request.method,
-        headers,
-        body,
+        method: init.method,
+        headers: init.headers,
+        body: init.body,
         signal: controller.signal,
         redirect: "manual",
       });

@@ -5,13 +5,13 @@ import { z } from "zod";
 import { dirname, join } from "node:path";
 import { GlobusApiError } from "./_error.ts";
 import type { Env } from "./_urls.ts";
-import { describeIssues } from "./_http.ts";
+import { describeIssues, headerToken } from "./_http.ts";
 
 const storedToken = z.object({
   resource_server: z.string(),
   /** Space-separated scopes the token carries. */
   scope: z.string(),
-  access_token: z.string().min(1),
+  access_token: headerToken,
   refresh_token: z.string().min(1).nullable(),
   /** POSIX seconds. */
   expires_at: z.number(),

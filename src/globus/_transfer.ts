@@ -2,7 +2,8 @@
 // plus the one v0.10 call that finds an endpoint's GCS manager.
 import { z } from "zod";
 import { Authorizer, type ClientOptions, TRANSFER_SCOPE } from "./_auth.ts";
-import { checkUuid, GlobusApiError } from "./_error.ts";
+import { formatContact, isIpAddress, parseContact } from "../contact/mod.ts";
+import { checkUuid, GlobusApiError, isUuid } from "./_error.ts";
 import { HttpClient, type HttpMethod } from "./_http.ts";
 import { serviceUrls } from "./_urls.ts";
 
@@ -61,12 +62,51 @@ const TUNNEL_STATES = [
 
 const MAX_PAGES = 1000;
 
+// The CLI writes a tunnel's contacts and expiration into the conf file; the bounds below
+// are what that file (and the preload library reading it) can hold, so a document
+// outside them is the service's malformed answer, not a conf error later.
+
+/** Longest tunnel lifetime taken: 100 years (expiration times stay 12 digits). */
+const MAX_LIFETIME_MINS = 52_560_000;
+/** Latest created_time taken (9999-12-31T23:59:59Z), in ms. */
+const MAX_TIME_MS = 253_402_300_799_000;
+/** Longest host name (DNS). */
+const MAX_HOST_CHARS = 253;
+
+const uuid = z.string().refine(isUuid, "want a UUID");
+
 function relationship(type: string) {
-  return z.object({ data: z.object({ type: z.literal(type), id: z.string() }) });
+  return z.object({ data: z.object({ type: z.literal(type), id: uuid }) });
 }
 
 const nullableString = z.string().nullable().optional();
-const nullablePort = z.number().int().nullable().optional();
+const nullablePort = z.number().int().min(1).max(65535).nullable().optional();
+
+/** "" or an IP address: the initiator contact is what the preload library connects to. */
+const ipAddress = z.string().refine(
+  (text) => text === "" || isIpAddress(text),
+  "want an IP address",
+).nullable().optional();
+
+/** "" or a host a contact string can carry: an IP address or a host name. */
+const contactHost = z.string().refine(
+  (text) =>
+    text === "" ||
+    (text.length <= MAX_HOST_CHARS &&
+      parseContact(formatContact({ host: text, port: 1 }))?.host === text),
+  "want an IP address or a host name",
+).nullable().optional();
+
+/** ms of an ISO 8601 time; one without a zone is UTC, as Transfer means it. */
+function isoMs(text: string): number {
+  const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text}Z`;
+  return Date.parse(zoned.replace(/(\.\d{3})\d+/, "$1"));
+}
+
+const createdTime = z.string().refine((text) => {
+  const ms = isoMs(text);
+  return ms >= 0 && ms <= MAX_TIME_MS;
+}, "want an ISO 8601 time between 1970 and 9999");
 
 const tunnelResource = z.object({
   type: z.literal("Tunnel"),
@@ -74,13 +114,13 @@ const tunnelResource = z.object({
   attributes: z.object({
     label: nullableString,
     submission_id: nullableString,
-    lifetime_mins: z.number().int(),
+    lifetime_mins: z.number().int().min(1).max(MAX_LIFETIME_MINS),
     restartable: z.boolean().optional(),
-    listener_ip_address: nullableString,
+    listener_ip_address: contactHost,
     listener_port: nullablePort,
-    initiator_ip_address: nullableString,
+    initiator_ip_address: ipAddress,
     initiator_port: nullablePort,
-    created_time: z.string(),
+    created_time: createdTime,
     state: z.enum(TUNNEL_STATES),
     status: nullableString,
   }),
@@ -117,14 +157,25 @@ function single<T extends z.ZodType>(resource: T) {
 function page<T extends z.ZodType>(resource: T) {
   return z.object({
     data: z.array(resource),
-    links: z.object({ next: z.string().nullable().optional() }).nullable().optional(),
+    links: z.object({
+      next: z.string().refine((next) => URL.canParse(next, "http://localhost/"), "not a URL")
+        .nullable().optional(),
+    }).nullable().optional(),
   });
+}
+
+/** An http or https URL (a GCS manager's); "" means none, like null. */
+function isHttpUrl(text: string): boolean {
+  if (text === "") return true;
+  const url = URL.parse(text);
+  return url !== null && (url.protocol === "http:" || url.protocol === "https:");
 }
 
 const endpointDocument = z.object({
   DATA_TYPE: z.literal("endpoint"),
   id: z.string(),
-  gcs_manager_url: z.string().nullable().optional(),
+  gcs_manager_url: z.string().refine(isHttpUrl, "want an http or https URL").nullable()
+    .optional(),
 });
 
 type TunnelResource = z.infer<typeof tunnelResource>;
@@ -167,13 +218,12 @@ function toEvent(resource: z.infer<typeof eventResource>): TunnelEvent {
   };
 }
 
+/** AccessPoint's own fields: an attribute of the same name never replaces one. */
+const ACCESS_POINT_FIELDS = new Set(["id", "displayName", "tlsftpServer", "hostEndpointId"]);
+
 function toAccessPoint(resource: z.infer<typeof accessPointResource>): AccessPoint {
-  const point: AccessPoint = {
-    id: resource.id,
-    displayName: String(resource.attributes.display_name),
-    tlsftpServer: null,
-    hostEndpointId: resource.relationships.host_endpoint.data.id,
-  };
+  const others: [string, string | null][] = [];
+  let tlsftpServer: string | null = null;
   for (const [key, value] of Object.entries(resource.attributes)) {
     const text = value === undefined || value === null
       ? null
@@ -182,11 +232,17 @@ function toAccessPoint(resource: z.infer<typeof accessPointResource>): AccessPoi
       : Array.isArray(value)
       ? value.join(",")
       : JSON.stringify(value);
-    if (key === "display_name") continue;
-    if (key === "tlsftp_server") point.tlsftpServer = text;
-    else point[key] = text;
+    if (key === "tlsftp_server") tlsftpServer = text;
+    else if (key !== "display_name" && !ACCESS_POINT_FIELDS.has(key)) others.push([key, text]);
   }
-  return point;
+  // fromEntries and spread define own properties: "__proto__" stays a plain attribute.
+  return {
+    ...Object.fromEntries(others),
+    id: resource.id,
+    displayName: resource.attributes.display_name,
+    tlsftpServer,
+    hostEndpointId: resource.relationships.host_endpoint.data.id,
+  };
 }
 
 const LIST_HINT = "check the id with 'globus-streams tunnel list'";

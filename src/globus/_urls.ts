@@ -76,7 +76,13 @@ export function isProductionAuth(authBase: string): boolean {
   return authBase === PRODUCTION_AUTH;
 }
 
-/** GLOBUS_SDK_HTTP_TIMEOUT in ms (default 60 s); "-1" or "0" means no timeout. */
+/** setTimeout's longest delay (2^31-1 ms, 24.8 days): a longer one would fire at once. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * GLOBUS_SDK_HTTP_TIMEOUT in ms (default 60 s); "-1" or "0" means no timeout. Longer
+ * than 24.8 days is waited as 24.8 days (as good as none); shorter than 1 ms as 1 ms.
+ */
 export function httpTimeoutMs(env: Env): number | undefined {
   const text = setting(env, "GLOBUS_SDK_HTTP_TIMEOUT");
   if (text === undefined) return 60_000;
@@ -87,5 +93,6 @@ export function httpTimeoutMs(env: Env): number | undefined {
       `Cannot use GLOBUS_SDK_HTTP_TIMEOUT "${text}": want a number of seconds`,
     );
   }
-  return seconds <= 0 ? undefined : seconds * 1000;
+  if (seconds <= 0) return undefined;
+  return Math.min(Math.max(1, seconds * 1000), MAX_TIMEOUT_MS);
 }

@@ -153,7 +153,7 @@ async function captureClients(
   return { scenarios: captured, secrets };
 }
 
-/** Whether a fault broke a token answer's access_token for use in a header (see BUG). */
+/** Whether a fault broke a token answer's access_token for use in a header. */
 function breaksBearer(fault: Fault, exchanges: readonly Exchange[]): boolean {
   if (!exchanges[fault.index].target.endsWith("/oauth2/token") || fault.kind !== "body") {
     return false;
@@ -173,7 +173,7 @@ function breaksBearer(fault: Fault, exchanges: readonly Exchange[]): boolean {
 /** The fields TransferClient adds to an AccessPoint besides its attributes. */
 const ACCESS_POINT_FIELDS = ["id", "displayName", "tlsftpServer", "hostEndpointId"];
 
-/** Whether a fault gave an access point an attribute named like one of those (see BUG). */
+/** Whether a fault gave an access point an attribute named like one of those. */
 function overridesField(fault: Fault): boolean {
   try {
     const doc = JSON.parse(fault.body.replace(/^\ufeff/, "")) as { data?: unknown };
@@ -188,7 +188,7 @@ function overridesField(fault: Fault): boolean {
   }
 }
 
-/** Whether a fault put a URL into a document that `new URL` refuses (see BUG). */
+/** Whether an error is `new URL`'s for a URL a fault put into a document. */
 function breaksUrl(error: unknown): boolean {
   return error instanceof TypeError && /Invalid URL/i.test(error.message);
 }
@@ -208,23 +208,28 @@ async function checkClientCall(
   try {
     const value = await scenario.run(env, loopbackFetch(), replay.origin);
     if (name === "getAccessPoint" && fault.kind === "body" && fault.index === 1) {
-      const served = JSON.parse(fault.body.replace(/^\ufeff/, "")) as { data: { id: string } };
-      // BUG: counted, not failed; see the ignored tests below.
-      if ((value as { id: string }).id !== served.data.id) {
-        assert.ok(overridesField(fault), "the id is the resource's");
-        return stats.add("bug_attribute_overrides_field");
-      }
+      const served = JSON.parse(fault.body.replace(/^\ufeff/, "")) as {
+        data: { id: string; relationships: { host_endpoint: { data: { id: string } } } };
+      };
+      const point = value as { id: string; hostEndpointId: string };
+      const what = overridesField(fault) ? " (an attribute is named like a field)" : "";
+      assert.equal(point.id, served.data.id, `the id is the resource's${what}`);
+      assert.equal(
+        point.hostEndpointId,
+        served.data.relationships.host_endpoint.data.id,
+        `the host endpoint is the relationship's${what}`,
+      );
     }
     return stats.add("ok");
   } catch (caught) {
     error = caught;
   }
-  // BUG: counted, not failed; see the ignored tests below.
-  if (breaksUrl(error)) return stats.add("bug_typeerror_invalid_url");
+  assert.ok(!breaksUrl(error), `${fault.what}: a TypeError for a bad URL: ${error}`);
   const kind = checkApiError(error, fault, captured.secrets, stats);
-  if (kind === "network" && breaksBearer(fault, exchanges)) {
-    return stats.add("bug_network_for_bad_token");
-  }
+  assert.ok(
+    !(kind === "network" && breaksBearer(fault, exchanges)),
+    `${fault.what}: a token a header cannot carry taken for a network failure`,
+  );
   // A gcs_manager_url changed to another host is unreachable here (loopbackFetch).
   const urlChanged = name === "gcsChain" && exchanges[fault.index].target.includes("/endpoint/");
   const allowed = fault.kind === "body"
@@ -450,20 +455,16 @@ Deno.test("CLI in-process: malformed answers give one stderr line and exit 1 (4 
         assert.equal(errors.length, 1, `one error line: ${JSON.stringify(result.stderr)}`);
         const line = errors[0];
         assert.ok(!/\bat .*\.ts:\d+/.test(result.stderr), "no stack trace");
-        // BUG: counted, not failed; see the ignored tests below.
-        if (/Unexpected failure: .*Invalid URL/.test(line)) {
-          return stats.add("bug_typeerror_invalid_url");
-        }
-        if (/Unexpected failure/.test(line) && overridesField(fault)) {
-          return stats.add("bug_attribute_overrides_field");
-        }
-        if (result.code === 3 && /Cannot write conf file/.test(line)) {
-          return stats.add("bug_conf_error_for_bad_answer");
-        }
-        if (result.code === 5 && breaksBearer(fault, exchanges)) {
-          return stats.add("bug_network_for_bad_token");
-        }
-        assert.ok(!line.includes("Unexpected failure"), line);
+        const because = overridesField(fault)
+          ? " (an access point attribute is named like a field)"
+          : breaksBearer(fault, exchanges)
+          ? " (a token a header cannot carry)"
+          : "";
+        assert.ok(!line.includes("Unexpected failure"), `${line}${because}`);
+        assert.ok(
+          !(result.code === 3 && /Cannot write conf file/.test(line)),
+          `a conf error for the service's answer: ${line}`,
+        );
         const allowed = fault.kind === "body" ? [1] : [1, 4];
         assert.ok(
           allowed.includes(result.code),
@@ -481,7 +482,7 @@ Deno.test("CLI in-process: malformed answers give one stderr line and exit 1 (4 
 });
 
 // ----------------------------------------------------------------------------------------
-// The bugs the fuzzers found, one deterministic test each.
+// The bugs the fuzzers found (RELIABILITY.md, bugs 7-10), one deterministic test each.
 
 /** A one-shot local service answering every request with the given JSON documents in turn. */
 async function withService(
@@ -529,11 +530,6 @@ async function apiError(work: Promise<unknown>): Promise<GlobusApiError> {
 
 Deno.test({
   name: "a gcs_manager_url or links.next that is not a URL is a malformed answer",
-  // BUG: src/globus/_http.ts HttpClient#url (line ~205) calls `new URL` outside any
-  // try, so an endpoint document with gcs_manager_url "not a url" (then used by
-  // GcsClient) or a list with links.next "http://[::1" throws TypeError "Invalid URL"; the
-  // CLI prints "Unexpected failure: Invalid URL: ..." (environment initialize, tunnel list).
-  ignore: true,
   async fn() {
     await withService([
       { status: 200, body: TOKEN },
@@ -555,14 +551,6 @@ Deno.test({
 
 Deno.test({
   name: "an access point attribute named id or hostEndpointId does not replace the real one",
-  // BUG: src/globus/_transfer.ts toAccessPoint (line ~187) copies every attribute into
-  // the flattened AccessPoint after id/hostEndpointId/displayName/tlsftpServer, so an
-  // attribute "id": null or "hostEndpointId": "<other>" replaces the resource's own id or
-  // the host_endpoint relationship: `access-point list` then crashes in formatTable
-  // (src/cli/tunnel.ts line ~39, "Unexpected failure: Cannot read properties of null
-  // (reading 'length')"), and `environment initialize` would ask another endpoint for
-  // the LAN secret. Keep the other attributes apart from the four fields.
-  ignore: true,
   async fn() {
     const point = {
       type: "StreamAccessPoint",
@@ -597,14 +585,6 @@ Deno.test({
 
 Deno.test({
   name: "an access token that cannot go in a header is a malformed answer, not unreachable",
-  // BUG: src/globus/_http.ts HttpClient#send (line ~236) builds the Authorization header
-  // from the token Auth sent; an access_token with a newline or a non-Latin-1 character
-  // makes Headers.set throw TypeError, which request() takes for a network failure:
-  // three retries, then kind "network" ("Cannot reach Transfer ...", exit 5). The token
-  // schema (src/globus/_auth.ts tokenGrant) should refuse such a token: kind "malformed".
-  // The message also quotes the whole header, token included: `Cannot reach Transfer at
-  // "...": "Bearer <token>"` (networkReason keeps the TypeError's last part).
-  ignore: true,
   async fn() {
     await withService(
       [{ status: 200, body: { ...TOKEN, access_token: "line\nbreak" } }],
@@ -621,14 +601,6 @@ Deno.test({
 
 Deno.test({
   name: "a tunnel document with impossible values is a malformed answer, not a conf error",
-  // BUG: src/cli/contact_lookup.ts tunnelValues/refreshConf (line ~80) and
-  // src/cli/environment.ts initialize turn the service's fields into conf values without
-  // checking them: initiator_port 70000, initiator_ip_address "a b", lifetime_mins 10^12
-  // (tunnel_expiration_time then has 14 digits), or a LAN secret with a space (initialize)
-  // pass the zod schemas, then fail formatConf: "Cannot write conf file ...:
-  // connector_contact_string ...", exit 3 (conf) for what is the service's fault (exit 1,
-  // kind malformed). The schemas should bound these fields.
-  ignore: true,
   async fn() {
     const root = await Deno.makeTempDir({ prefix: "gs-fuzz-bug-" });
     try {
