@@ -14,9 +14,8 @@ import {
 } from "./_respond.ts";
 import type { TunnelBook, TunnelRecord } from "./_tunnels.ts";
 import { isUuid, TRANSFER_SCOPE } from "../globus/mod.ts";
-import { isIpAddress } from "../contact/mod.ts";
+import { formatContact, parseContact } from "../contact/mod.ts";
 
-const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/;
 const MAX_LIFETIME_MINS = 10080;
 
 const port = z.number({ error: "listener_port must be an integer 1-65535" })
@@ -26,7 +25,9 @@ const port = z.number({ error: "listener_port must be an integer 1-65535" })
 
 const host = z.string({ error: "listener_ip_address must be a string" })
   .refine(
-    (text) => isIpAddress(text) || (HOSTNAME.test(text) && text.length <= 253),
+    // The same rule as every contact string of the project (and so the conf file).
+    (text) =>
+      text.length <= 253 && parseContact(formatContact({ host: text, port: 1 }))?.host === text,
     "listener_ip_address must be an IP address or a host name",
   );
 

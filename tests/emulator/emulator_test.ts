@@ -88,6 +88,9 @@ Deno.test("Transfer refuses bad tunnel documents with one-line 422s", async () =
       [createBody(env, { listener_port: 70000 }), /^listener_port must be 1-65535$/],
       [createBody(env, { listener_port: "80" }), /listener_port must be an integer/],
       [createBody(env, { listener_ip_address: "not an address!" }), /IP address or a host name/],
+      // All-numeric but not an IPv4 address: clients and conf files refuse it too.
+      [createBody(env, { listener_ip_address: "1.2.3" }), /IP address or a host name/],
+      [createBody(env, { listener_ip_address: "::1:2:::3" }), /IP address or a host name/],
       [createBody(env, { lifetime_mins: 0 }), /^lifetime_mins must be 1-10080$/],
       [createBody(env, { state: "ACTIVE" }), /data\.attributes: state cannot be set here/],
       [createBody(env, { submission_id: "42" }), /submission_id must be a UUID/],
