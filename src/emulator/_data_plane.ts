@@ -20,7 +20,6 @@ import {
   handshakeReason,
   handshakeTimeoutMs,
   isXioError,
-  relay,
   type Server,
   Stack,
   type StackEntry,
@@ -42,7 +41,7 @@ import {
   type ReachedAttrs,
   reachedDriver,
 } from "./_dp_drivers.ts";
-import { shortId, StreamRun } from "./_dp_stream.ts";
+import { BufferBudget, relayAdaptive, type RelaySizes, shortId, StreamRun } from "./_dp_stream.ts";
 
 /** How the streams data plane runs. */
 export interface StreamsDataPlaneOptions {
@@ -53,19 +52,18 @@ export interface StreamsDataPlaneOptions {
   /** Longest wait for a TCP connect on legs 2 and 3 (default 10 s). */
   connectTimeoutMs?: number;
   /**
-   * Bytes per relay read; each relay holds four such buffers (two per direction). By
-   * default 1 MiB while the plane carries up to 8 streams (each end-to-end stream
-   * counts once at each access point), 128 KiB beyond: big reads for a few bulk
-   * streams, bounded memory for many.
+   * Bytes per relay read, fixed. By default each direction of a relay starts with a
+   * 16 KiB buffer and only a direction that keeps filling it grows (x4 per step) up to
+   * 1 MiB, while its access point holds fewer than 16 MiB of grown buffers.
    */
   bufferSize?: number;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const SMALL_BUFFER_SIZE = 16 * 1024;
 const LARGE_BUFFER_SIZE = 1024 * 1024;
-const SMALL_BUFFER_SIZE = 128 * 1024;
-/** Streams (at either access point) that get large buffers; later ones get small. */
-const LARGE_BUFFER_STREAMS = 8;
+/** Large buffers (in bytes beyond the small size) one access point may hold at once. */
+const LARGE_BUFFERS_PER_POINT = 16;
 /** How long closeTunnel/close wait for a stream's task after closing its legs. */
 const CLOSE_WAIT_MS = 5_000;
 const ACCEPT_RETRY_MS = 100;
@@ -128,6 +126,8 @@ class Carrier {
   readonly id: string;
   readonly lan: Server;
   readonly contact: Contact;
+  /** Leg 2's stack (the initiating access point's GSA1 responder), made once. */
+  readonly wanStack: Stack;
   readonly abort = new AbortController();
   readonly streams = new Set<StreamRun>();
   readonly tasks = new Set<Promise<void>>();
@@ -136,11 +136,12 @@ class Carrier {
   nextStream = 1;
   loop: Promise<void> = Promise.resolve();
 
-  constructor(snapshot: PlaneTunnel, lan: Server, contact: Contact) {
+  constructor(snapshot: PlaneTunnel, lan: Server, contact: Contact, wanStack: Stack) {
     this.id = snapshot.id;
     this.snapshot = snapshot;
     this.lan = lan;
     this.contact = contact;
+    this.wanStack = wanStack;
   }
 
   /** Keeps a stream's task until it ends; a task's failure is logged, never thrown. */
@@ -156,7 +157,9 @@ class StreamsPlane implements AccessPointPlane {
   readonly #log: ((line: string) => void) | undefined;
   readonly #handshakeMs: number;
   readonly #connectMs: number;
-  readonly #bufferSize: number | undefined;
+  readonly #sizes: RelaySizes;
+  /** Each access point's allowance for grown relay buffers, by access point id. */
+  readonly #budgets = new Map<string, BufferBudget>();
   /** The WAN key: GSA1's secret between access points, new for every emulator. */
   readonly #wanKey = randomBytes(32).toString("base64url");
   readonly #wanKeyId = crypto.randomUUID();
@@ -175,7 +178,10 @@ class StreamsPlane implements AccessPointPlane {
     this.#log = options.log;
     this.#handshakeMs = options.handshakeTimeoutMs ?? handshakeTimeoutMs();
     this.#connectMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.#bufferSize = options.bufferSize;
+    const fixed = options.bufferSize;
+    this.#sizes = fixed === undefined
+      ? { small: SMALL_BUFFER_SIZE, large: LARGE_BUFFER_SIZE }
+      : { small: fixed, large: fixed };
   }
 
   async openTunnel(tunnel: PlaneTunnel): Promise<Contact> {
@@ -193,7 +199,7 @@ class StreamsPlane implements AccessPointPlane {
       await lan.close();
       throw new EmulatorError(`Cannot open tunnel ${tunnel.id}: bad LAN address "${lan.address}"`);
     }
-    const carrier = new Carrier(tunnel, lan, contact);
+    const carrier = new Carrier(tunnel, lan, contact, this.#wanStack(tunnel.id));
     this.#tunnels.set(tunnel.id, carrier);
     this.#remember(this.#host.lanSecretsFor(tunnel.id, point.id));
     carrier.loop = this.#acceptLoop(lan, () => carrier.closed, (accepted) => {
@@ -312,7 +318,7 @@ class StreamsPlane implements AccessPointPlane {
       const wanContact = (await this.#wanOf(tunnel.listenerAccessPoint)).contact;
       let wan: Handle;
       try {
-        wan = await this.#wanStack(carrier.id).open(wanContact, {
+        wan = await carrier.wanStack.open(wanContact, {
           signal: carrier.abort.signal,
           timeoutMs: this.#connectMs + 3 * this.#handshakeMs,
         });
@@ -339,7 +345,7 @@ class StreamsPlane implements AccessPointPlane {
       if (pair.failure !== undefined) run.fail(pair.failure);
       if (carrier.closed || run.failed) return;
       try {
-        await relay(app, wan, { bufferSize: this.#relayBuffer() });
+        await relayAdaptive(app, wan, this.#sizes, this.#budget(tunnel.initiatorAccessPoint));
       } catch (error) {
         run.fail(oneLine(error));
       }
@@ -449,7 +455,7 @@ class StreamsPlane implements AccessPointPlane {
       const app = await this.#openListener(carrier, run);
       if (!app) return;
       try {
-        await relay(wan, app, { bufferSize: this.#relayBuffer() });
+        await relayAdaptive(wan, app, this.#sizes, this.#budget(point));
       } catch (error) {
         run.fail(oneLine(error));
       }
@@ -537,12 +543,14 @@ class StreamsPlane implements AccessPointPlane {
 
   // --- shared ---------------------------------------------------------------------
 
-  /** The relay buffer for a stream starting now (see StreamsDataPlaneOptions). */
-  #relayBuffer(): number {
-    if (this.#bufferSize !== undefined) return this.#bufferSize;
-    let streams = 0;
-    for (const carrier of this.#tunnels.values()) streams += carrier.streams.size;
-    return streams <= LARGE_BUFFER_STREAMS ? LARGE_BUFFER_SIZE : SMALL_BUFFER_SIZE;
+  /** An access point's allowance for grown relay buffers (see relayAdaptive). */
+  #budget(point: AccessPointConfig): BufferBudget {
+    let budget = this.#budgets.get(point.id);
+    if (!budget) {
+      budget = new BufferBudget(LARGE_BUFFERS_PER_POINT * (LARGE_BUFFER_SIZE - SMALL_BUFFER_SIZE));
+      this.#budgets.set(point.id, budget);
+    }
+    return budget;
   }
 
   /** Accepts until the server closes, handing each connection on without waiting. */

@@ -25,6 +25,19 @@ export interface ForwardOptions extends StreamTimeouts {
 
 const DEFAULT_BUFFER_SIZE = 256 * 1024;
 
+/** Whether error (or a cause) says the other end of a connection went away. */
+function peerWentAway(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (
+      e instanceof Deno.errors.BrokenPipe || e instanceof Deno.errors.ConnectionReset ||
+      e instanceof Deno.errors.ConnectionAborted
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /**
  * Listens on a local port and carries each connection into the tunnel as its own
  * stream, until options.signal aborts; resolves with the totals.
@@ -68,7 +81,10 @@ export async function forwardPort(lookup: TargetLookup, options: ForwardOptions)
     try {
       await relay(local, tunnel, { signal, bufferSize: options.bufferSize ?? DEFAULT_BUFFER_SIZE });
     } catch (error) {
-      if (!signal.aborted) {
+      // A stream that carried data and then lost its peer (the tunnel was stopped, the
+      // far app reset) ended; it did not fail.
+      const carried = tunnel.bytesRead > 0 || tunnel.bytesWritten > 0;
+      if (!signal.aborted && !(carried && peerWentAway(error))) {
         totals.failed++;
         log(`connection from "${accepted.contact}": the stream broke: ${rootMessage(error)}`);
       }
