@@ -1,6 +1,7 @@
 // GSA1 tags: HMAC-SHA256 keyed by the LAN secret's UTF-8 bytes over a label and the
 // session's ids and nonces. Compared in constant time.
 
+import { createHmac } from "node:crypto";
 import { NONCE_SIZE, TAG_SIZE, uuidToBytes } from "./_wire.ts";
 
 /** What both tags are computed over. */
@@ -23,7 +24,7 @@ export function newNonce(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(NONCE_SIZE));
 }
 
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+function concat(parts: Uint8Array[]): Uint8Array {
   let size = 0;
   for (const part of parts) size += part.length;
   const out = new Uint8Array(size);
@@ -35,15 +36,11 @@ function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-async function hmac(secret: string, message: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
+// node:crypto's synchronous HMAC: WebCrypto's importKey + sign cost 26-63 us a tag
+// against about 9 us here, and an access point computes several tags per stream.
+function hmac(secret: string, message: Uint8Array): Promise<Uint8Array> {
+  const digest = createHmac("sha256", encoder.encode(secret)).update(message).digest();
+  return Promise.resolve(Uint8Array.from(digest)); // a copy, not a view into a Buffer pool
 }
 
 function idBytes(input: TagInput): [Uint8Array, Uint8Array] {
