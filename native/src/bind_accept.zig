@@ -6,33 +6,19 @@
 //! numbers get reused), and also catches listeners bound before this library or
 //! duplicated with dup() by the same port check.
 //!
-//! accept() runs the GSA1 challenger side inline on each new connection and returns only
-//! connections that passed; one that fails is closed and accept() goes on. This is the
-//! simple choice: a blocking accept() just waits longer, and a non-blocking one returns
-//! -1/EAGAIN when nothing else is pending. The price is that the program's thread (an
-//! event loop's, for a non-blocking listener) waits for the handshake, at most
-//! GLOBUS_STREAMS_HANDSHAKE_TIMEOUT seconds (default 10) plus the first lookup, so a
-//! stalled peer delays other clients by that much but cannot block accept() forever.
-//! After accept_attempts_max failures in one call, accept() returns -1/ECONNABORTED,
-//! which servers treat as "try again".
+//! accept() runs the GSA1 challenger side for many peers at once (challenger.zig) and
+//! returns only connections that passed; one that fails is closed and accept() goes on.
 //! Without a LAN secret in the tunnel's answer, connections are returned as they come.
 
 const std = @import("std");
-const assert = std.debug.assert;
 const sys = @import("sys.zig");
 const real = @import("real.zig");
 const init = @import("init.zig");
 const log = @import("log.zig");
 const conf = @import("conf.zig");
-const names = @import("names.zig");
 const contact = @import("contact.zig");
-const answer = @import("answer.zig");
 const fd_table = @import("fd_table.zig");
-const handshake = @import("handshake.zig");
-const resolver = @import("getaddrinfo.zig");
-const gsa1 = @import("gsa1.zig");
-
-pub const accept_attempts_max = 64;
+const challenger = @import("challenger.zig");
 
 export fn bind(fd: c_int, addr: ?*const sys.sockaddr, len: sys.socklen_t) callconv(.c) c_int {
     init.ensure();
@@ -136,22 +122,10 @@ fn accept_common(
 ) c_int {
     init.ensure();
     const listener = listener_of(fd) orelse return real_accept(fd, addr, len, flags, four);
-    const len_given: sys.socklen_t = if (len) |l| l.* else 0;
-    var attempts: u32 = 0;
-    while (attempts < accept_attempts_max) : (attempts += 1) {
-        if (len) |l| l.* = len_given;
-        const client = real_accept(fd, addr, len, flags, four);
-        if (client < 0) return client;
-        if (admit(client, listener)) return client;
-        _ = sys.close(client);
-    }
-    log.line(
-        .accept,
-        "fd {d} port {d}: {d} connections in a row failed GSA1",
-        .{ fd, listener.port, accept_attempts_max },
-    );
-    sys.set_errno(sys.ECONNABORTED);
-    return -1;
+    const saved_errno = sys.errno();
+    const client = challenger.accept_passed(listener, addr, len, if (four) flags else 0);
+    if (client >= 0) sys.__errno_location().* = saved_errno;
+    return client;
 }
 
 fn real_accept(
@@ -168,53 +142,4 @@ fn real_accept(
     }
     sys.set_errno(sys.ENOSYS);
     return -1;
-}
-
-/// Runs the challenger side on a new connection; true when it may be handed over.
-fn admit(client: c_int, listener: fd_table.Listener) bool {
-    assert(client >= 0);
-    const saved_errno = sys.errno();
-    defer sys.__errno_location().* = saved_errno;
-    var peer_text: [contact.address_text_bytes_max + 32]u8 = undefined;
-    const peer = describe_peer(client, listener.port, &peer_text);
-    const intercept = conf.global.intercepts[listener.intercept];
-    const no_tunnel: gsa1.Id = @splat(0);
-    const tunnel = intercept.tunnel orelse {
-        const refused = handshake.challenge(
-            client,
-            null,
-            &no_tunnel,
-            sys.now_ms() + conf.global.handshake_timeout_ms,
-        );
-        log.line(
-            .accept,
-            "{s}: refused ({s}): GLOBUS_STREAMS_INTERCEPT_PORT_{d} is not a tunnel id",
-            .{ peer, refused.text(), listener.port },
-        );
-        return false;
-    };
-    var found: answer.Answer = undefined;
-    const problem = resolver.fetch(&tunnel, &found, .accept, peer);
-    const deadline_ms = sys.now_ms() + conf.global.handshake_timeout_ms;
-    if (problem != null) {
-        _ = handshake.challenge(client, null, &tunnel.bytes, deadline_ms);
-        return false;
-    }
-    const secret = found.secret() orelse {
-        log.line(.accept, "{s} (tunnel {s}, no LAN secret, plain TCP)", .{ peer, &tunnel.text });
-        return true;
-    };
-    const result = handshake.challenge(client, secret, &tunnel.bytes, deadline_ms);
-    log.line(.accept, "{s} (tunnel {s}, {s})", .{ peer, &tunnel.text, result.text() });
-    return result.outcome == .ok;
-}
-
-fn describe_peer(client: c_int, port: u16, buffer: []u8) []const u8 {
-    var storage: sys.sockaddr_storage = undefined;
-    var len: sys.socklen_t = @sizeOf(sys.sockaddr_storage);
-    var text: [contact.address_text_bytes_max]u8 = undefined;
-    const peer_name = sys.getpeername(client, &storage, &len) == 0;
-    const peer = if (peer_name) contact.Address.from_sockaddr(&storage, len) else null;
-    const shown: []const u8 = if (peer) |p| p.format(&text) else "?";
-    return std.fmt.bufPrint(buffer, "{s} on port {d}", .{ shown, port }) catch "?";
 }

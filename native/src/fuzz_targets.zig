@@ -348,9 +348,6 @@ fn check_names(input: []const u8) Error!u64 {
     if (list.count > names.hosts_max) return violated("host list overflow", .{});
     for (0..list.count) |index| {
         const name = list.names[index][0..list.lens[index]];
-        // An entry ".." is kept as "." and can never match (names.zig: trim_name takes one
-        // dot, contains() trims again); harmless, reported rather than asserted here.
-        if (names.trim_name(name) == null) continue;
         if (!list.contains(name)) return violated("host list lost \"{s}\"", .{name});
     }
     signature = mix(signature, list.count);

@@ -86,25 +86,45 @@ pub fn respond(
     };
 }
 
-/// The accepting side (listening app <- access point). Without a secret (the tunnel's
-/// lookup failed) the peer is still heard out and told `unknown tunnel`.
+/// The accepting side (listening app <- access point), in one go. Without a secret (the
+/// tunnel's lookup failed) the peer is still heard out and told `unknown tunnel`.
 pub fn challenge(fd: c_int, secret: ?[]const u8, tunnel: *const gsa1.Id, deadline_ms: u64) Result {
     assert(fd >= 0);
     var nc: gsa1.Nonce = undefined;
-    if (!fill_random(&nc)) return .{ .outcome = .no_randomness };
-    const hello = gsa1.hello_encode(&nc);
-    if (write_all(fd, &hello, deadline_ms)) |failure| return .{ .outcome = failure };
+    if (challenge_hello(fd, &nc, deadline_ms)) |failure| return .{ .outcome = failure };
     var proof_bytes: [gsa1.proof_size]u8 = undefined;
     if (read_exact(fd, &proof_bytes, deadline_ms)) |failure| return .{ .outcome = failure };
-    const proof = gsa1.proof_decode(&proof_bytes) catch return .{ .outcome = .bad_message };
+    return challenge_verdict(fd, secret, tunnel, &proof_bytes, &nc, deadline_ms);
+}
+
+/// The challenger's first step: a fresh nonce into nc and the HELLO sent; null on success.
+pub fn challenge_hello(fd: c_int, nc: *gsa1.Nonce, deadline_ms: u64) ?Outcome {
+    assert(fd >= 0);
+    if (!fill_random(nc)) return .no_randomness;
+    const hello = gsa1.hello_encode(nc);
+    return write_all(fd, &hello, deadline_ms);
+}
+
+/// The challenger's last step: judges the peer's PROOF and sends the VERDICT. Without a
+/// secret the verdict is `unknown tunnel`.
+pub fn challenge_verdict(
+    fd: c_int,
+    secret: ?[]const u8,
+    tunnel: *const gsa1.Id,
+    proof_bytes: *const [gsa1.proof_size]u8,
+    nc: *const gsa1.Nonce,
+    deadline_ms: u64,
+) Result {
+    assert(fd >= 0);
+    const proof = gsa1.proof_decode(proof_bytes) catch return .{ .outcome = .bad_message };
     const key = secret orelse "";
     const status: gsa1.Status = if (secret == null) .unknown_tunnel else gsa1.proof_judge(
         key,
         tunnel,
         &proof,
-        &nc,
+        nc,
     );
-    const verdict = gsa1.verdict_encode(status, key, &proof, &nc);
+    const verdict = gsa1.verdict_encode(status, key, &proof, nc);
     if (write_all(
         fd,
         &verdict,

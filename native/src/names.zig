@@ -53,11 +53,14 @@ pub fn parse_uuid(text: []const u8) ?[16]u8 {
     return id.bytes;
 }
 
-/// The name without one trailing dot, or null when it is empty or too long to be a name.
+/// The name without one trailing dot, or null when it is empty, too long, or still ends
+/// in a dot (an empty last label, as in ".." or "host..", is no name).
 pub fn trim_name(name: []const u8) ?[]const u8 {
     const dotted = name.len > 0 and name[name.len - 1] == '.';
     const trimmed = if (dotted) name[0 .. name.len - 1] else name;
-    if (trimmed.len == 0 or trimmed.len > host_name_bytes_max) return null;
+    if (trimmed.len == 0) return null;
+    if (trimmed.len > host_name_bytes_max) return null;
+    if (trimmed[trimmed.len - 1] == '.') return null;
     return trimmed;
 }
 
@@ -166,6 +169,14 @@ test "the host list matches names and drops what it cannot hold" {
     try testing.expectEqual(@as(u8, hosts_max), full.count);
     try testing.expect(full.contains("p"));
     try testing.expect(!full.contains("q"));
+
+    var dots: HostList = .{};
+    try testing.expectEqual(@as(u32, 3), dots.parse("..,host..,.,ok.,"));
+    try testing.expectEqual(@as(u8, 1), dots.count);
+    try testing.expect(dots.contains("ok"));
+    try testing.expect(!dots.contains("."));
+    try testing.expect(trim_name("..") == null);
+    try testing.expect(trim_name("host..") == null);
 
     var long: HostList = .{};
     const too_long = @as([host_name_bytes_max + 1]u8, @splat('x'));

@@ -2,10 +2,9 @@
 // initiating access point's LAN port, against `expose`, and against a preloaded
 // listening app. A good client must still get through within a bound.
 //
-// The preload library runs the challenger side inline in accept() (native/README.md):
-// each silent peer ahead of a good one holds accept() for the handshake timeout, so a
-// preloaded listener is only shown to stay within that documented bound with a few
-// peers; the 1,000-peer case runs with FAULTS_PRELOAD_1000=1 and fails today.
+// The preload library runs a preloaded listener's handshakes side by side (native/README.md):
+// silent peers wait in a fixed table until their deadline or until newer peers push the
+// oldest out, so they cost the good client no time.
 import assert from "node:assert/strict";
 import {
   type App,
@@ -176,15 +175,11 @@ async function preloadListener(peers: number, timeoutS: number, boundMs: number)
   }
 }
 
-Deno.test("a few silent peers hold a preloaded listener's accept() no longer than the handshake timeout each", async () => {
-  // 3 peers x 1 s each, then the good client's own handshake and lookups.
-  await preloadListener(3, 1, 3 * 1000 + GOOD_CLIENT_BOUND_MS);
+Deno.test("a few silent peers do not delay a good client of a preloaded listener", async () => {
+  // A handshake timeout far above the bound: the good client must not wait for it.
+  await preloadListener(3, 30, GOOD_CLIENT_BOUND_MS);
 });
 
-Deno.test({
-  name: `${WANTED_PEERS} silent peers do not stop a good client of a preloaded listener`,
-  ignore: Deno.env.get("FAULTS_PRELOAD_1000") !== "1",
-  fn: async () => {
-    await preloadListener(await peerCount(), 1, GOOD_CLIENT_BOUND_MS);
-  },
+Deno.test(`${WANTED_PEERS} silent peers do not stop a good client of a preloaded listener`, async () => {
+  await preloadListener(await peerCount(), 30, GOOD_CLIENT_BOUND_MS);
 });

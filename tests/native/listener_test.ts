@@ -1,5 +1,6 @@
 // The preload library on the listening side: a python server under
-// GLOBUS_STREAMS_INTERCEPT_PORT_<port> accepts only connections that pass GSA1.
+// GLOBUS_STREAMS_INTERCEPT_PORT_<port> accepts only connections that pass GSA1, and runs
+// those handshakes side by side, so silent peers do not hold up a good client.
 import assert from "node:assert/strict";
 import {
   buildLibrary,
@@ -135,3 +136,69 @@ Deno.test("without a LAN secret the listener accepts plain TCP", async () => {
     }
   });
 });
+
+const SILENT_PEERS = 200;
+const HELLO_SIZE = 37;
+
+/**
+ * Opens count connections to port that stay silent after reading their HELLO, a few at a
+ * time: each batch is taken on (HELLO read) before the next, as the server's backlog is 16.
+ */
+async function connectSilent(port: number, count: number): Promise<Deno.Conn[]> {
+  const conns: Deno.Conn[] = [];
+  const batch = 8;
+  try {
+    for (let at = 0; at < count; at += batch) {
+      const size = Math.min(batch, count - at);
+      const opening = Array.from({ length: size }, async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        conns.push(conn);
+        const hello = await readExact(conn, HELLO_SIZE);
+        assert.equal(new TextDecoder().decode(hello.subarray(0, 4)), "GSA1");
+      });
+      await within(Promise.all(opening), 10_000);
+    }
+  } catch (error) {
+    closeAll(conns);
+    throw error;
+  }
+  return conns;
+}
+
+function closeAll(conns: Deno.Conn[]): void {
+  for (const conn of conns) {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+for (const nonblocking of [false, true]) {
+  const kind = nonblocking ? "non-blocking (select)" : "blocking";
+  Deno.test(`a good client gets through a ${kind} listener while ${SILENT_PEERS} silent peers are connected`, async () => {
+    // A handshake timeout far above the bound: handshakes run one at a time would fail.
+    const env = { GLOBUS_STREAMS_HANDSHAKE_TIMEOUT: "30" };
+    await withServer({ count: 2, nonblocking, lankey: secret, env }, async (port, server) => {
+      // A first client while the listener is idle: its lookup (a process start, time in
+      // which the backlog of 16 would overflow) is then cached.
+      assert.deepEqual(await respondTo(port, secret, "first"), {
+        outcome: "accepted",
+        echo: "first",
+      });
+      // Every silent peer is taken on (it got its HELLO) and then sends nothing.
+      const silent = await connectSilent(port, SILENT_PEERS);
+      try {
+        const started = performance.now();
+        const good = await respondTo(port, secret, "hello");
+        const waited = performance.now() - started;
+        assert.deepEqual(good, { outcome: "accepted", echo: "hello" });
+        assert.ok(waited < 3000, `the good client waited ${waited} ms`);
+        await server.waitFor("got hello");
+      } finally {
+        closeAll(silent);
+      }
+    });
+  });
+}
