@@ -64,7 +64,13 @@ async function zigTests(): Promise<SuiteResult> {
 }
 
 /** Debian packages some tests use as real clients or baselines. */
-const testTools: Record<string, string> = { iperf3: "iperf3", socat: "socat", file: "file" };
+const testTools: Record<string, string> = {
+  iperf3: "iperf3",
+  socat: "socat",
+  file: "file",
+  zsh: "zsh", // completion scripts are checked by the shells that run them
+  fish: "fish",
+};
 
 function onPath(command: string): boolean {
   const dirs = (Deno.env.get("PATH") ?? "").split(":");

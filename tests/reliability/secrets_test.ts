@@ -4,6 +4,7 @@
 // searched for the LAN secrets and the client secret. Child processes started for a
 // lookup (by the preload library) or by the xio popen driver are checked through /proc:
 // the secret is in neither their argv nor their environment.
+import { buildReleaseLibrary } from "../e2e/_support.ts";
 import assert from "node:assert/strict";
 import { type Server, Stack } from "../../src/xio/mod.ts";
 import { cliBin, repoRoot } from "../_support/cli.ts";
@@ -240,15 +241,10 @@ Deno.test("secrets never leak: CLI output, debug output, the emulator's log, chi
     await Deno.mkdir(recordDir);
     const recorder = `${root}/record.sh`;
     await Deno.writeTextFile(recorder, RECORDER, { mode: 0o755 });
-    const library = `${repoRoot}lib/libglobus_streams_client.so.0`;
+    // Built here (once per test process) so a fresh clone checks the lookup child too.
+    const library = await buildReleaseLibrary();
     let preloadChildren = 0;
-    let libraryPresent = true;
-    try {
-      await Deno.stat(library);
-    } catch {
-      libraryPresent = false;
-    }
-    if (libraryPresent) {
+    {
       const fakePort = /^fake_port=(\d+)$/m.exec(await Deno.readTextFile(conf))?.[1];
       const app = new Deno.Command("python3", {
         args: [`${repoRoot}tests/native/fixtures/client.py`, `globus.${tunnelId}`, fakePort!],
@@ -331,7 +327,7 @@ Deno.test("secrets never leak: CLI output, debug output, the emulator's log, chi
     console.log(
       `reliability: secrets commands=${outputs.length / 2} secrets=${secrets.length} ` +
         `bytes_searched=${searched} emulator_log_lines=${linesOf(log).length} ` +
-        `preload_lookup_children=${libraryPresent ? preloadChildren : "skipped (no lib/)"} ` +
+        `preload_lookup_children=${preloadChildren} ` +
         `popen_children=${popen.cmdline.length} leaks=0`,
     );
   } finally {
