@@ -436,6 +436,12 @@ interface Snapshot {
   digest: string;
   /** Files under src/ that are not modules (e.g. a built-in TOML), passed to --include. */
   dataFiles: string[];
+  /**
+   * The command modules src/cli/mod.ts imports by a computed specifier (so that start-up
+   * does not build their graph); static analysis cannot find them, so they are passed
+   * to --include with their own imports.
+   */
+  commandModules: string[];
 }
 
 /**
@@ -461,7 +467,9 @@ async function snapshotSource(root: string, dir: string, commit: string): Promis
   const dataFiles = files.filter((path) =>
     path.startsWith("src/") && !/\.(ts|tsx|js|mjs|json)$/.test(path)
   );
-  return { dir, digest: await treeDigest(dir), dataFiles };
+  const commandModules = files.filter((path) => /^src\/cli\/[a-z][a-z_]*\.ts$/.test(path))
+    .filter((path) => path !== "src/cli/mod.ts");
+  return { dir, digest: await treeDigest(dir), dataFiles, commandModules };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -597,6 +605,7 @@ async function compileBinary(
     "--config",
     join(snap, "deno.json"),
     ...context.snapshot.dataFiles.flatMap((path) => ["--include", join(snap, path)]),
+    ...context.snapshot.commandModules.flatMap((path) => ["--include", join(snap, path)]),
     "--output",
     output,
     join(snap, "src", "main.ts"),
