@@ -133,6 +133,7 @@ try {
       `p10 ${p10(ours).toFixed(1)} vs ${p10(baseline).toFixed(1)} us; ` +
       `p90 ${p90(ours).toFixed(1)} vs ${p90(baseline).toFixed(1)} us`,
   );
+  const wakeUs = await processRoundTripUs();
   emit(result({
     name: "connect() through the library, warm cache, GSA1 included",
     ours: median(ours),
@@ -144,9 +145,34 @@ try {
       `taking turns in ${PAIRS} pairs of batches of ${BATCH} (after a warm-up batch each); ` +
       "ours: globus.<id> to an access point whose accept() runs the library's " +
       "GSA1 challenger, baseline: 127.0.0.1 to a plain listener, no preload; each " +
-      "connect() timed alone, then the server's EOF awaited untimed",
+      "connect() timed alone, then the server's EOF awaited untimed; GSA1 needs two " +
+      `round trips between processes, and one (a pipe ping-pong) takes ${wakeUs.toFixed(1)} us ` +
+      "on this machine in this run: the figure moves with it",
   }));
 } finally {
   for (const server of servers) await server.stop();
   await Deno.remove(root, { recursive: true });
+}
+
+/**
+ * Median round trip between two processes over pipes (python3), in microseconds: the
+ * cost the handshake's two round trips pay on this machine, which the plain connect,
+ * finished by the kernel, does not.
+ */
+async function processRoundTripUs(): Promise<number> {
+  const script = [
+    "import os, time, statistics",
+    "r1, w1 = os.pipe(); r2, w2 = os.pipe()",
+    "if os.fork() == 0:",
+    "    for _ in range(5000): os.read(r1, 1); os.write(w2, b'x')",
+    "    os._exit(0)",
+    "ts = []",
+    "for _ in range(5000):",
+    "    t = time.perf_counter(); os.write(w1, b'x'); os.read(r2, 1)",
+    "    ts.append(time.perf_counter() - t)",
+    "print(statistics.median(ts) * 1e6)",
+  ].join("\n");
+  const output = await new Deno.Command("python3", { args: ["-c", script], stderr: "inherit" })
+    .output();
+  return Number(new TextDecoder().decode(output.stdout).trim());
 }
