@@ -86,11 +86,8 @@ function checkText(text: string, stats: FuzzStats): Conf | undefined {
       assert.fail(`message shows the secret: ${JSON.stringify(message)}`);
     }
     // deno-lint-ignore no-control-regex
-    assert.doesNotMatch(
-      message,
-      /[\x00-\x1f\x7f]/,
-      `control characters: ${JSON.stringify(message)}`,
-    );
+    const controlCharacters = /[\x00-\x1f\x7f]/;
+    assert.doesNotMatch(message, controlCharacters, `control: ${JSON.stringify(message)}`);
     stats.add(error.line > 0 ? "rejected_line" : "rejected_file");
     return undefined;
   }
