@@ -108,9 +108,39 @@ async function ensureTestTools(): Promise<void> {
   if (!result.success) console.error(`test: apt-get could not install ${packages.join(", ")}`);
 }
 
+/**
+ * The static checks of `./dev check`, one counted test each, so CI keeps the tree
+ * formatted, lint-clean and type-correct.
+ */
+async function staticChecks(): Promise<SuiteResult> {
+  const deno = Deno.execPath();
+  const checks: [string, string, string[], string][] = [
+    ["deno fmt --check", deno, ["fmt", "--check"], root],
+    ["deno lint", deno, ["lint"], root],
+    ["deno check", deno, ["check", "src/", "tests/", "bench/", "build.ts"], root],
+    ["zig fmt --check", `${root}.tools/bin/zig`, ["fmt", "--check", "."], `${root}native`],
+  ];
+  let passed = 0;
+  let failed = 0;
+  for (const [name, cmd, args, cwd] of checks) {
+    const output = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" })
+      .output();
+    if (output.success) {
+      passed++;
+      console.log(`check: ${name} ... ok`);
+    } else {
+      failed++;
+      console.log(`check: ${name} ... FAILED`);
+      console.log(decoder.decode(output.stdout) + decoder.decode(output.stderr));
+    }
+  }
+  return { passed, failed, ok: failed === 0 };
+}
+
 const filter = Deno.args;
 await ensureTestTools();
-const results = [await denoTests(filter)];
+const results = filter.length === 0 ? [await staticChecks()] : [];
+results.push(await denoTests(filter));
 if (filter.length === 0) results.push(await zigTests());
 const passed = results.reduce((sum, r) => sum + r.passed, 0);
 const failed = results.reduce((sum, r) => sum + r.failed, 0);
