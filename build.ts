@@ -448,6 +448,15 @@ interface Snapshot {
  * Copies src/, deno.json and deno.lock into dir with src/commit.ts stamped. Compiling
  * the copy leaves src/ untouched, so nothing has to be restored after a failure.
  */
+/**
+ * The modules src/cli/mod.ts imports by a computed specifier, from a listing of the tree
+ * (paths like "src/cli/tunnel.ts"): every public file of src/cli but mod.ts itself.
+ */
+export function commandModules(files: string[]): string[] {
+  return files.filter((path) => /^src\/cli\/[a-z][a-z_]*\.ts$/.test(path))
+    .filter((path) => path !== "src/cli/mod.ts");
+}
+
 async function snapshotSource(root: string, dir: string, commit: string): Promise<Snapshot> {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   const files = (await listTree(join(root, "src"))).map((path) => `src/${path}`);
@@ -467,9 +476,7 @@ async function snapshotSource(root: string, dir: string, commit: string): Promis
   const dataFiles = files.filter((path) =>
     path.startsWith("src/") && !/\.(ts|tsx|js|mjs|json)$/.test(path)
   );
-  const commandModules = files.filter((path) => /^src\/cli\/[a-z][a-z_]*\.ts$/.test(path))
-    .filter((path) => path !== "src/cli/mod.ts");
-  return { dir, digest: await treeDigest(dir), dataFiles, commandModules };
+  return { dir, digest: await treeDigest(dir), dataFiles, commandModules: commandModules(files) };
 }
 
 // ---------------------------------------------------------------------------------------
