@@ -3,6 +3,8 @@
 // A small HTTP server runs under the launcher on the listening side, and curl, under
 // the launcher on the initiating side, fetches a page from it through the tunnel.
 
+import { freePort, stopChild } from "./_support/process.ts";
+
 const root = new URL("..", import.meta.url).pathname;
 const bin = `${root}bin`;
 const decoder = new TextDecoder();
@@ -53,13 +55,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 async function demo(): Promise<void> {
@@ -188,22 +183,7 @@ async function demo(): Promise<void> {
 }
 
 async function cleanUp(): Promise<void> {
-  for (const child of children.reverse()) {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // already ended
-    }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already ended
-      }
-    }, 5_000);
-    await child.status;
-    clearTimeout(timer);
-  }
+  for (const child of children.reverse()) await stopChild(child, 5_000);
   if (workDir) await Deno.remove(workDir, { recursive: true }).catch(() => {});
 }
 

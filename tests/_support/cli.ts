@@ -2,6 +2,7 @@
 // or in-process through main() with buffers (fast, same code path).
 import { main } from "../../src/cli/mod.ts";
 import type { CliDeps } from "../../src/cli/mod.ts";
+import { outputWithin, spawnPiped } from "./process.ts";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname;
 export const cliBin = `${repoRoot}bin/globus-streams`;
@@ -32,32 +33,21 @@ function mergedEnv(extra: Record<string, string | undefined> = {}): Record<strin
 
 /** Runs bin/globus-streams as a child process and collects its output. */
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  const child = new Deno.Command(cliBin, {
-    args,
+  const child = spawnPiped(cliBin, args, {
     env: mergedEnv(options.env),
-    clearEnv: true,
     stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  });
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(options.stdin));
     await writer.close();
   }
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const output = await child.output();
-  clearTimeout(timer);
-  const decoder = new TextDecoder();
+  const output = await outputWithin(child, timeoutMs);
   if (output.signal === "SIGKILL") {
     throw new Error(`globus-streams ${args.join(" ")} did not finish in ${timeoutMs} ms`);
   }
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return { code: output.code, stdout: output.stdout, stderr: output.stderr };
 }
 
 /** Runs the CLI in-process with buffered output; env is exactly what is given. */

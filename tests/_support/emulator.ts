@@ -1,6 +1,7 @@
 // Running the emulator in tests: as a real `globus-streams emulator` process (end to
 // end, through its env file), or in-process through startEmulator (fast).
 import { cliBin } from "./cli.ts";
+import { readText, stopChild } from "./process.ts";
 import {
   type AccessPointPlaneFactory,
   defaultEmulatorConfig,
@@ -59,10 +60,7 @@ export async function startEmulatorProcess(
     stderr: "piped",
   }).spawn();
   let stderr = "";
-  const decoder = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
+  const reading = readText(child.stderr, (text) => stderr += text);
   let exitCode: number | undefined;
   const status = child.status.then((s) => {
     exitCode = s.code;
@@ -74,20 +72,8 @@ export async function startEmulatorProcess(
   };
   const stop = async () => {
     if (exitCode === undefined) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
-      }, STOP_TIMEOUT_MS);
+      await stopChild(child, STOP_TIMEOUT_MS);
       await status;
-      clearTimeout(timer);
     }
     await cleanUp();
   };
@@ -109,6 +95,70 @@ export async function startEmulatorProcess(
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A proxy in front of the emulator's services that counts GETs of single tunnels. */
+export interface CountingProxy {
+  /** The proxy's base URL (ends with "/"). */
+  url: string;
+  /** GETs of /v2/tunnels/<id> per tunnel id. */
+  counts: Map<string, number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Forwards every request to target (the emulator's base URL) and counts GETs of single
+ * tunnels; such a GET is first reported to onTunnelGet and held delayMs. With
+ * badGatewayWhenGone, a request the emulator cannot answer gets a 502.
+ */
+export function startCountingProxy(
+  target: string,
+  options: {
+    delayMs?: number;
+    onTunnelGet?: (tunnelId: string) => void;
+    badGatewayWhenGone?: boolean;
+  } = {},
+): CountingProxy {
+  const counts = new Map<string, number>();
+  const controller = new AbortController();
+  const delayMs = options.delayMs ?? 0;
+  const forward = async (request: Request, url: URL, body: ArrayBuffer | undefined) => {
+    const answer = await fetch(new URL(url.pathname + url.search, target), {
+      method: request.method,
+      headers: request.headers,
+      body,
+    });
+    return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: controller.signal, onListen: () => {} },
+    async (request) => {
+      const url = new URL(request.url);
+      const match = /\/v2\/tunnels\/([0-9a-f-]{36})$/.exec(url.pathname);
+      if (request.method === "GET" && match) {
+        counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
+        options.onTunnelGet?.(match[1]);
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+      const body = request.method === "GET" || request.method === "HEAD"
+        ? undefined
+        : await request.arrayBuffer();
+      if (!options.badGatewayWhenGone) return await forward(request, url, body);
+      try {
+        return await forward(request, url, body);
+      } catch {
+        return new Response("proxy: the emulator is gone", { status: 502 });
+      }
+    },
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/`,
+    counts,
+    async stop() {
+      controller.abort();
+      await server.finished;
+    },
+  };
 }
 
 export interface InProcessEmulator {

@@ -2,7 +2,8 @@
 // counting proxy in front of it (so a test can tell how many times the tunnel was
 // fetched), a temp HOME, and one conf directory per side of the tunnel, as on two hosts.
 import { TransferClient, type Tunnel } from "../../src/globus/mod.ts";
-import { startEmulatorProcess } from "../_support/emulator.ts";
+import { startCountingProxy, startEmulatorProcess } from "../_support/emulator.ts";
+import { freePort } from "../_support/process.ts";
 import { ConfStore } from "../../src/conf/mod.ts";
 
 export type Side = "listener" | "initiator";
@@ -26,51 +27,10 @@ export interface World {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A local TCP port that was free a moment ago. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/** Forwards every request to target and counts GETs of single tunnels. */
-function countingProxy(target: string) {
-  const counts = new Map<string, number>();
-  const controller = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: controller.signal, onListen: () => {} },
-    async (request) => {
-      const url = new URL(request.url);
-      const match = /\/v2\/tunnels\/([0-9a-f-]{36})$/.exec(url.pathname);
-      if (request.method === "GET" && match) {
-        counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
-      }
-      const body = request.method === "GET" || request.method === "HEAD"
-        ? undefined
-        : await request.arrayBuffer();
-      const answer = await fetch(new URL(url.pathname + url.search, target), {
-        method: request.method,
-        headers: request.headers,
-        body,
-      });
-      return new Response(answer.body, { status: answer.status, headers: answer.headers });
-    },
-  );
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/`,
-    counts,
-    async stop() {
-      controller.abort();
-      await server.finished;
-    },
-  };
-}
-
 export async function startWorld(): Promise<World> {
   const emulator = await startEmulatorProcess();
   const target = emulator.env.GLOBUS_SDK_SERVICE_URL_TRANSFER.replace(/transfer\/$/, "");
-  const proxy = countingProxy(target);
+  const proxy = startCountingProxy(target);
   const initiatorAccessPoint = emulator.env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP;
   const listenerAccessPoint = emulator.env.GLOBUS_STREAMS_EMULATOR_LISTENER_AP;
   const root = await Deno.makeTempDir({ prefix: "gs-env-test-" });

@@ -5,7 +5,17 @@
 // preload benchmarks (bench/preload_*.ts) for the library and the C fixtures.
 import { cliBin, runCli } from "../_support/cli.ts";
 import { type EmulatorProcess, startEmulatorProcess } from "../_support/emulator.ts";
-import { childEnv, freePort, run, type RunResult } from "../native/_support.ts";
+import { run, type RunResult } from "../native/_support.ts";
+import {
+  childEnv,
+  freePort,
+  killQuietly,
+  readLines,
+  readText,
+  spawnPiped,
+  stopChild,
+  Waker,
+} from "../_support/process.ts";
 
 export { childEnv, freePort, run, type RunResult };
 
@@ -13,8 +23,6 @@ export const repoRoot = new URL("../../", import.meta.url).pathname;
 export const fixtures = `${repoRoot}tests/e2e/fixtures/`;
 export const launcher = `${repoRoot}bin/globus-streams-launch`;
 export { cliBin };
-
-const decoder = new TextDecoder();
 
 // --- things built once per process, in one temp dir removed at exit ------------------
 
@@ -138,46 +146,25 @@ export interface SpawnOptions {
 /** Starts cmd with piped stdout/stderr and stdin from /dev/null. */
 export function spawn(cmd: string, args: string[], options: SpawnOptions = {}): Proc {
   const started = performance.now();
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: childEnv(options.env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(cmd, args, { cwd: options.cwd, env: childEnv(options.env) });
   const lines: string[] = [];
   let stderr = "";
-  let wake = () => {};
+  const waker = new Waker();
   const pumpOut = (async () => {
-    let pending = "";
-    for await (const chunk of child.stdout) {
-      pending += decoder.decode(chunk, { stream: true });
-      const parts = pending.split("\n");
-      pending = parts.pop() ?? "";
+    const rest = await readLines(child.stdout, (parts) => {
       lines.push(...parts);
-      wake();
-    }
-    if (pending) lines.push(pending);
+      waker.wake();
+    });
+    if (rest) lines.push(rest);
   })();
-  const pumpErr = (async () => {
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
+  const pumpErr = readText(child.stderr, (text) => stderr += text);
   let exitCode: number | undefined;
   const status = child.status.then((s) => {
     exitCode = s.code;
-    wake();
+    waker.wake();
     return s;
   });
-  const kill = (signal: Deno.Signal) => {
-    try {
-      child.kill(signal);
-    } catch {
-      // Already exited.
-    }
-  };
-  const lifetime = setTimeout(() => kill("SIGKILL"), options.lifetimeMs ?? 120_000);
+  const lifetime = setTimeout(() => killQuietly(child, "SIGKILL"), options.lifetimeMs ?? 120_000);
   const finish = async (): Promise<RunResult> => {
     const s = await status;
     clearTimeout(lifetime);
@@ -202,20 +189,14 @@ export function spawn(cmd: string, args: string[], options: SpawnOptions = {}): 
               `${JSON.stringify(lines.slice(-20))}; stderr:\n${stderr.slice(-4000)}`,
           );
         }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, 200));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        await waker.sleep(Math.min(left, 200));
       }
     },
     async exited(ms) {
       let killed = false;
       const timer = setTimeout(() => {
         killed = true;
-        kill("SIGKILL");
+        killQuietly(child, "SIGKILL");
       }, ms);
       const result = await finish();
       clearTimeout(timer);
@@ -226,13 +207,7 @@ export function spawn(cmd: string, args: string[], options: SpawnOptions = {}): 
     },
     stop() {
       stopping ??= (async () => {
-        if (exitCode === undefined) {
-          kill("SIGTERM");
-          const timer = setTimeout(() => kill("SIGKILL"), 5000);
-          const result = await finish();
-          clearTimeout(timer);
-          return result;
-        }
+        if (exitCode === undefined) await stopChild(child, 5000);
         return await finish();
       })();
       return stopping;
@@ -255,45 +230,26 @@ export function startDriven(
   args: string[],
   env: Record<string, string | undefined> = {},
 ): Driven {
-  const child = new Deno.Command(cmd, {
-    args,
-    env: childEnv(env),
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(cmd, args, { env: childEnv(env), stdin: "piped" });
   const input = child.stdin.getWriter();
   const lines: string[] = [];
   let ended = false;
   let stderr = "";
-  let wake = () => {};
+  const waker = new Waker();
   const pumpOut = (async () => {
-    let pending = "";
-    for await (const chunk of child.stdout) {
-      pending += decoder.decode(chunk, { stream: true });
-      const parts = pending.split("\n");
-      pending = parts.pop() ?? "";
+    await readLines(child.stdout, (parts) => {
       lines.push(...parts);
-      wake();
-    }
+      waker.wake();
+    });
     ended = true;
-    wake();
+    waker.wake();
   })();
-  const pumpErr = (async () => {
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
+  const pumpErr = readText(child.stderr, (text) => stderr += text);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       await input.close().catch(() => {});
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already exited.
-        }
-      }, 5000);
+      const timer = setTimeout(() => killQuietly(child, "SIGKILL"), 5000);
       await child.status;
       clearTimeout(timer);
       await Promise.all([pumpOut, pumpErr]);
@@ -312,13 +268,7 @@ export function startDriven(
             `${cmd} gave no answer to "${line}" (${ended ? "it exited" : `${ms} ms`}): ${stderr}`,
           );
         }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, 200));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        await waker.sleep(Math.min(left, 200));
       }
       return lines.shift()!;
     },

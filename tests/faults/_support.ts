@@ -6,8 +6,19 @@
 import { cliBin, runCliInProcess } from "../_support/cli.ts";
 import { type EmulatorProcess, startEmulatorProcess } from "../_support/emulator.ts";
 import { buildLibrary, libraryPath } from "../native/_support.ts";
+import {
+  childEnv,
+  freePort,
+  killQuietly,
+  readLines,
+  readText,
+  spawnPiped,
+  stopChild,
+  waitFor as pollUntil,
+  Waker,
+} from "../_support/process.ts";
 
-export { buildLibrary, cliBin, libraryPath };
+export { buildLibrary, childEnv, cliBin, freePort, libraryPath };
 export const repoRoot = new URL("../../", import.meta.url).pathname;
 export const launcher = `${repoRoot}bin/globus-streams-launch`;
 export const fixtures = `${repoRoot}tests/faults/fixtures/`;
@@ -35,14 +46,6 @@ export interface FaultWorld {
   /** Replaces (or adds) key=value lines in one side's conf file. */
   editConf(side: Side, values: Record<string, string>): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** A local TCP port that was free a moment ago. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** key=value lines as a record. */
@@ -132,19 +135,6 @@ export async function startFaultWorld(
   }
 }
 
-/** The test's environment without any preload or GLOBUS_STREAMS_* of its own, plus extra. */
-export function childEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
-  const env = Deno.env.toObject();
-  for (const name of Object.keys(env)) {
-    if (name === "LD_PRELOAD" || name.startsWith("GLOBUS_STREAMS_")) delete env[name];
-  }
-  for (const [name, value] of Object.entries(extra)) {
-    if (value === undefined) delete env[name];
-    else env[name] = value;
-  }
-  return env;
-}
-
 /** The environment of a preloaded app on one side: the real binary answers lookups. */
 export function launchEnv(
   world: FaultWorld,
@@ -186,58 +176,36 @@ export function startApp(
   env: Record<string, string | undefined>,
   killAfterMs = 120_000,
 ): App {
-  const child = new Deno.Command(cmd, {
-    args,
-    env: childEnv(env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(cmd, args, { env: childEnv(env) });
   const events: AppEvent[] = [];
   const lines: string[] = [];
   let stderr = "";
-  let wake = () => {};
-  const pumpOut = (async () => {
-    let pending = "";
-    for await (const chunk of child.stdout) {
-      pending += decoder.decode(chunk, { stream: true });
-      const parts = pending.split("\n");
-      pending = parts.pop() ?? "";
-      for (const line of parts) {
-        try {
-          const parsed = JSON.parse(line);
-          if (typeof parsed === "object" && parsed && typeof parsed.event === "string") {
-            events.push(parsed);
-            continue;
-          }
-        } catch {
-          // a plain line
+  const waker = new Waker();
+  const pumpOut = readLines(child.stdout, (parts) => {
+    for (const line of parts) {
+      try {
+        const parsed = JSON.parse(line);
+        if (typeof parsed === "object" && parsed && typeof parsed.event === "string") {
+          events.push(parsed);
+          continue;
         }
-        lines.push(line);
+      } catch {
+        // a plain line
       }
-      wake();
+      lines.push(line);
     }
-  })().catch(() => {});
-  const pumpErr = (async () => {
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })().catch(() => {});
-  const killer = setTimeout(() => kill("SIGKILL"), killAfterMs);
+    waker.wake();
+  }).catch(() => {});
+  const pumpErr = readText(child.stderr, (text) => stderr += text).catch(() => {});
+  const killer = setTimeout(() => killQuietly(child, "SIGKILL"), killAfterMs);
   const status = child.status.then(async (s) => {
     clearTimeout(killer);
     await Promise.all([pumpOut, pumpErr]);
-    wake();
+    waker.wake();
     return s;
   });
   let exited = false;
   status.then(() => exited = true);
-  function kill(signal: Deno.Signal) {
-    try {
-      child.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
   async function until<T>(find: () => T | undefined, ms: number, what: () => string): Promise<T> {
     const deadline = performance.now() + ms;
     for (;;) {
@@ -254,13 +222,7 @@ export function startApp(
             `stderr: ${stderr.slice(-2000)}`,
         );
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 100));
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await waker.sleep(Math.min(left, 100));
     }
   }
   return {
@@ -273,12 +235,7 @@ export function startApp(
       until(() => lines.find((line) => pattern.test(line)), ms, () => `a line ${pattern}`),
     status,
     async stop(ms = 5000) {
-      if (!exited) {
-        kill("SIGTERM");
-        const timer = setTimeout(() => kill("SIGKILL"), ms);
-        await status;
-        clearTimeout(timer);
-      }
+      if (!exited) await stopChild(child, ms);
       return await status;
     },
   };
@@ -334,17 +291,13 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   return result;
 }
 
-/** Polls check until it holds; throws after ms. */
-export async function waitFor(
+/** Polls check (every 25 ms) until it holds; throws after ms. */
+export function waitFor(
   check: () => boolean | Promise<boolean>,
   ms: number,
   what: string,
 ): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`${what} did not hold within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  return pollUntil(check, ms, what, 25);
 }
 
 /** True when a TCP connect to 127.0.0.1:port is refused (within ms). */

@@ -21,6 +21,15 @@ import {
 } from "../../src/globus/mod.ts";
 import { type EmulatorProcess, startEmulatorProcess } from "../_support/emulator.ts";
 import { cliBin, runCliInProcess } from "../_support/cli.ts";
+import {
+  freePort,
+  readText,
+  spawnPiped,
+  stopChild,
+  waitFor as pollUntil,
+} from "../_support/process.ts";
+
+export { freePort };
 
 export type Side = "initiator" | "listener";
 
@@ -94,17 +103,13 @@ export async function startPlaneWorld(
   };
 }
 
-/** Polls check until it is true; throws after ms. */
-export async function waitFor(
+/** Polls check (every 20 ms) until it is true; throws after ms. */
+export function waitFor(
   check: () => boolean | Promise<boolean>,
   ms: number,
   what = "the condition",
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not hold within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  return pollUntil(check, ms, what, 20);
 }
 
 /** Rejects when promise takes longer than ms. */
@@ -133,14 +138,6 @@ export function randomData(length: number): Uint8Array {
     crypto.getRandomValues(bytes.subarray(at, Math.min(length, at + 65536)));
   }
   return bytes;
-}
-
-/** A local TCP port that was free a moment ago. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -286,36 +283,14 @@ export async function startHelper(
   args: string[],
   env: Record<string, string>,
 ): Promise<HelperProcess> {
-  const child = new Deno.Command(cliBin, {
-    args,
-    env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(cliBin, args, { env });
   let stderr = "";
   const decoder = new TextDecoder();
-  const stderrDone = (async () => {
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
+  const stderrDone = readText(child.stderr, (text) => stderr += text);
   let stdout = "";
   const reader = child.stdout.getReader();
   const stop = async () => {
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // gone
-      }
-    }, 5000);
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // gone
-    }
-    const status = await child.status;
-    clearTimeout(timer);
+    const status = await stopChild(child, 5000);
     await reader.cancel().catch(() => {});
     await stderrDone.catch(() => {});
     return status.code;

@@ -13,6 +13,18 @@ import {
   PROOF_SIZE,
   VERDICT_SIZE,
 } from "../../src/handshake/mod.ts";
+import {
+  childEnv,
+  freePort,
+  killQuietly,
+  outputWithin,
+  readLines,
+  readText,
+  spawnPiped,
+  Waker,
+} from "../_support/process.ts";
+
+export { childEnv, freePort };
 
 export const repoRoot = new URL("../../", import.meta.url).pathname;
 export const libraryPath = `${repoRoot}native/zig-out/lib/libglobus_streams_client.so.0`;
@@ -56,19 +68,6 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** The test's environment without any preload of its own, plus extra. */
-export function childEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
-  const env = Deno.env.toObject();
-  for (const name of Object.keys(env)) {
-    if (name === "LD_PRELOAD" || name.startsWith("GLOBUS_STREAMS_")) delete env[name];
-  }
-  for (const [name, value] of Object.entries(extra)) {
-    if (value === undefined) delete env[name];
-    else env[name] = value;
-  }
-  return env;
-}
-
 /** Runs a command to completion within a timeout. */
 export async function run(
   cmd: string,
@@ -76,28 +75,14 @@ export async function run(
   options: RunOptions = {},
 ): Promise<RunResult> {
   const started = performance.now();
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: childEnv(options.env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(cmd, args, { cwd: options.cwd, env: childEnv(options.env) });
   const timeoutMs = options.timeoutMs ?? 20_000;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill("SIGKILL");
-  }, timeoutMs);
-  const output = await child.output();
-  clearTimeout(timer);
-  if (timedOut) throw new Error(`${cmd} ${args.join(" ")} did not finish in ${timeoutMs} ms`);
+  const output = await outputWithin(child, timeoutMs);
+  if (output.killed) throw new Error(`${cmd} ${args.join(" ")} did not finish in ${timeoutMs} ms`);
   return {
     code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
+    stdout: output.stdout,
+    stderr: output.stderr,
     ms: performance.now() - started,
   };
 }
@@ -277,30 +262,15 @@ export function startServer(
   env: Record<string, string | undefined>,
 ): Server {
   const started = performance.now();
-  const child = new Deno.Command(cmd, {
-    args,
-    env: childEnv(env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(cmd, args, { env: childEnv(env) });
   const lines: string[] = [];
   let stderr = "";
-  let wake = () => {};
-  const pumpOut = (async () => {
-    let pending = "";
-    for await (const chunk of child.stdout) {
-      pending += decoder.decode(chunk, { stream: true });
-      const parts = pending.split("\n");
-      pending = parts.pop() ?? "";
-      lines.push(...parts);
-      wake();
-    }
-  })();
-  const pumpErr = (async () => {
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
+  const waker = new Waker();
+  const pumpOut = readLines(child.stdout, (parts) => {
+    lines.push(...parts);
+    waker.wake();
+  });
+  const pumpErr = readText(child.stderr, (text) => stderr += text);
   const killTimer = setTimeout(() => child.kill("SIGKILL"), 60_000);
   return {
     lines,
@@ -311,21 +281,11 @@ export function startServer(
         if (left <= 0) {
           throw new Error(`no line "${text}" in ${ms} ms; got ${JSON.stringify(lines)}\n${stderr}`);
         }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, 100));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        await waker.sleep(Math.min(left, 100));
       }
     },
     async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already exited.
-      }
+      killQuietly(child, "SIGTERM");
       const status = await child.status;
       clearTimeout(killTimer);
       await Promise.all([pumpOut, pumpErr]);
@@ -337,14 +297,6 @@ export function startServer(
       };
     },
   };
-}
-
-/** A free loopback port (bound, then released). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** True when the process is gone (or a zombie nobody reaped). */

@@ -3,9 +3,9 @@
 // it sees on a machine without network, here and in CI alike.
 import { join } from "node:path";
 import { findDenort, hostTarget } from "../../build.ts";
+import { freePort, outputWithin, spawnPiped } from "../_support/process.ts";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-const decoder = new TextDecoder();
 
 export interface BuildRun {
   code: number;
@@ -15,10 +15,7 @@ export interface BuildRun {
 
 /** A loopback port nothing listens on (bound, then released). */
 export function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  return freePort();
 }
 
 /** The environment of an offline build: no DENORT_BIN, downloads refused on loopback. */
@@ -41,26 +38,16 @@ export function offlineEnv(extra: Record<string, string> = {}): Record<string, s
 
 /** Runs `deno run --allow-all build.ts ARGS` from the repo, bounded to 15 minutes. */
 export async function runBuild(args: string[], env = offlineEnv()): Promise<BuildRun> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--no-prompt", join(repoRoot, "build.ts"), ...args],
-    cwd: repoRoot,
-    env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 900_000);
-  const output = await child.output();
-  clearTimeout(timer);
+  const child = spawnPiped(
+    Deno.execPath(),
+    ["run", "--allow-all", "--no-prompt", join(repoRoot, "build.ts"), ...args],
+    { cwd: repoRoot, env },
+  );
+  const output = await outputWithin(child, 900_000);
   if (output.signal === "SIGKILL") {
     throw new Error(`build.ts ${args.join(" ")} did not finish in 900 s`);
   }
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return { code: output.code, stdout: output.stdout, stderr: output.stderr };
 }
 
 /** Whether deno compile can get denort for a target without the network. */
@@ -75,26 +62,12 @@ export async function runTool(
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<BuildRun> {
-  const child = new Deno.Command(command, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    clearEnv: options.env !== undefined,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
-  const output = await child.output();
-  clearTimeout(timer);
+  const child = spawnPiped(command, args, { cwd: options.cwd, env: options.env });
+  const output = await outputWithin(child, options.timeoutMs ?? 60_000);
   if (output.signal === "SIGKILL") {
     throw new Error(`${command} ${args.join(" ")} did not finish in time`);
   }
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return { code: output.code, stdout: output.stdout, stderr: output.stderr };
 }
 
 /** The host's release target; the tests run only on a release platform. */

@@ -15,6 +15,7 @@ import {
   runBuild,
   runTool,
 } from "./_build.ts";
+import { freePort, stopChild } from "../_support/process.ts";
 
 const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
 
@@ -100,28 +101,8 @@ function spawnIn(box: Sandbox, args: string[], extra: Record<string, string>): D
 
 async function stop(child: Deno.ChildProcess | undefined): Promise<void> {
   if (!child) return;
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    // already gone
-  }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }, 10_000);
-  await child.status;
-  clearTimeout(timer);
+  await stopChild(child, 10_000);
   await child.stderr.cancel().catch(() => {});
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 Deno.test("the host archive installs with install.sh and runs the demo flow from the prefix", async (t) => {

@@ -4,7 +4,12 @@
 import { ConfStore } from "../../src/conf/mod.ts";
 import { TransferClient } from "../../src/globus/mod.ts";
 import { cliBin, runCliInProcess } from "../_support/cli.ts";
-import { type EmulatorProcess, startEmulatorProcess } from "../_support/emulator.ts";
+import {
+  type EmulatorProcess,
+  startCountingProxy,
+  startEmulatorProcess,
+} from "../_support/emulator.ts";
+import { freePort, spawnPiped } from "../_support/process.ts";
 
 export type Side = "listener" | "initiator";
 
@@ -34,55 +39,10 @@ export interface World {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A local TCP port that was free a moment ago. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+export { freePort };
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Forwards to target; counts GETs of single tunnels and holds them delayMs first. */
-function proxy(target: string, delayMs: number, hooks: Hooks) {
-  const counts = new Map<string, number>();
-  const controller = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: controller.signal, onListen: () => {} },
-    async (request) => {
-      const url = new URL(request.url);
-      const match = /\/v2\/tunnels\/([0-9a-f-]{36})$/.exec(url.pathname);
-      if (request.method === "GET" && match) {
-        counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
-        hooks.tunnelGet?.(match[1]);
-        if (delayMs > 0) await sleep(delayMs);
-      }
-      const body = request.method === "GET" || request.method === "HEAD"
-        ? undefined
-        : await request.arrayBuffer();
-      try {
-        const answer = await fetch(new URL(url.pathname + url.search, target), {
-          method: request.method,
-          headers: request.headers,
-          body,
-        });
-        return new Response(answer.body, { status: answer.status, headers: answer.headers });
-      } catch {
-        return new Response("proxy: the emulator is gone", { status: 502 });
-      }
-    },
-  );
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/`,
-    counts,
-    async stop() {
-      controller.abort();
-      await server.finished;
-    },
-  };
 }
 
 /** Starts the emulator process, the proxy and the directories. */
@@ -90,7 +50,12 @@ export async function startWorld(options: { tunnelDelayMs?: number } = {}): Prom
   const emulator = await startEmulatorProcess();
   const target = emulator.env.GLOBUS_SDK_SERVICE_URL_TRANSFER.replace(/transfer\/$/, "");
   const hooks: Hooks = {};
-  const front = proxy(target, options.tunnelDelayMs ?? 0, hooks);
+  // GETs of single tunnels are counted, reported to hooks and held tunnelDelayMs.
+  const front = startCountingProxy(target, {
+    delayMs: options.tunnelDelayMs ?? 0,
+    onTunnelGet: (id) => hooks.tunnelGet?.(id),
+    badGatewayWhenGone: true,
+  });
   const root = await Deno.makeTempDir({ prefix: "gs-reliability-" });
   const home = `${root}/home`;
   await Deno.mkdir(home, { mode: 0o700 });
@@ -157,14 +122,9 @@ export interface Spawned {
 
 /** Starts bin/globus-streams with exactly env (plus PATH); killed after timeoutMs regardless. */
 export function spawnCli(args: string[], env: Record<string, string>, timeoutMs = 60_000): Spawned {
-  const child = new Deno.Command(cliBin, {
-    args,
+  const child = spawnPiped(cliBin, args, {
     env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  });
   let running = true;
   const kill = () => {
     if (!running) return false;
