@@ -10,8 +10,8 @@ import {
   type Gsa1Attrs,
   gsa1Driver,
   isXioError,
-  type LinkInfo,
   type Lower,
+  PassLink,
   type TransformDriver,
 } from "../xio/mod.ts";
 
@@ -19,33 +19,6 @@ import {
 export interface LanGsa1Attrs extends Gsa1Attrs {
   /** Asked once per connection: whether the gateway requires LAN secrets now. */
   required: () => boolean;
-}
-
-/** Bytes through unchanged: what a layer that only decides or marks leaves behind. */
-class PassLink implements DriverLink {
-  readonly #lower: Lower;
-  readonly #info: LinkInfo;
-
-  constructor(lower: Lower, info: LinkInfo) {
-    this.#lower = lower;
-    this.#info = info;
-  }
-
-  read(buffer: Uint8Array): Promise<number> {
-    return this.#lower.read(buffer);
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    return this.#lower.write(bytes);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  info(): LinkInfo {
-    return this.#info;
-  }
 }
 
 function lanAttrs(attrs: unknown): LanGsa1Attrs {

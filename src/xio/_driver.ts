@@ -101,3 +101,33 @@ export interface TransformDriver extends DriverBase {
 }
 
 export type Driver = TransportDriver | TransformDriver;
+
+/**
+ * A transform's link once its work at open is done (a handshake, a decision): bytes
+ * pass through unchanged, and info() tells what the layer did.
+ */
+export class PassLink implements DriverLink {
+  readonly #lower: Lower;
+  readonly #info: LinkInfo;
+
+  constructor(lower: Lower, info: LinkInfo) {
+    this.#lower = lower;
+    this.#info = info;
+  }
+
+  read(buffer: Uint8Array): Promise<number> {
+    return this.#lower.read(buffer);
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#lower.write(bytes);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  info(): LinkInfo {
+    return this.#info;
+  }
+}

@@ -43,6 +43,7 @@ export type {
   TransformDriver,
   TransportDriver,
 } from "./_driver.ts";
+export { PassLink } from "./_driver.ts";
 export {
   Options,
   type OptionSpec,

@@ -21,7 +21,14 @@ import {
   VERDICT_SIZE,
 } from "../../handshake/mod.ts";
 import { readEnv } from "../_debug.ts";
-import type { DriverContext, DriverLink, LinkInfo, Lower, TransformDriver } from "../_driver.ts";
+import {
+  type DriverContext,
+  type DriverLink,
+  type LinkInfo,
+  type Lower,
+  PassLink,
+  type TransformDriver,
+} from "../_driver.ts";
 import { XioError } from "../_error.ts";
 import type { Options } from "../_options.ts";
 import { timerDelay } from "../_timer.ts";
@@ -92,32 +99,6 @@ async function step<T>(
     return await fn(AbortSignal.any([outer, timer.signal]));
   } finally {
     clearTimeout(id);
-  }
-}
-
-class Gsa1Link implements DriverLink {
-  readonly #lower: Lower;
-  readonly #info: LinkInfo;
-
-  constructor(lower: Lower, info: LinkInfo) {
-    this.#lower = lower;
-    this.#info = info;
-  }
-
-  read(buffer: Uint8Array): Promise<number> {
-    return this.#lower.read(buffer);
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    return this.#lower.write(bytes);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  info(): LinkInfo {
-    return this.#info;
   }
 }
 
@@ -303,7 +284,7 @@ export const gsa1Driver: TransformDriver = {
       const info = role === "challenger"
         ? await challenge(hs, context.options, attrs)
         : await respond(hs, context.options, attrs);
-      return new Gsa1Link(lower, info);
+      return new PassLink(lower, info);
     } catch (error) {
       // Reasons and ids only: no message here ever holds a secret.
       if (error instanceof HandshakeError) hs.log("WARNING", `${error.reason}: ${error.message}`);
