@@ -3,6 +3,7 @@
 // unknown keys. Every known value is checked by the table below on the way in and out.
 import { CONTACT_HINT, parseContact } from "../contact/mod.ts";
 import { ConfError } from "./_error.ts";
+import { quoteText } from "../quote/mod.ts";
 
 /** Which end of the tunnel this host is. Our own key, not the official tool's. */
 export type Side = "listening" | "initiating";
@@ -151,7 +152,7 @@ export function parseConf(text: string, where: { path: string; tunnelId: string 
     if (prop in values) throw fail(number, `duplicate key ${key}`);
     const checked = checkValue(key, value);
     if ("reason" in checked) {
-      const shown = "secret" in fields[key] ? "" : ` ${quoteValue(value)}`;
+      const shown = "secret" in fields[key] ? "" : ` ${quoteText(value, 80)}`;
       throw fail(number, `${key}${shown}: ${checked.reason}`);
     }
     values[prop] = checked.value;
@@ -163,16 +164,6 @@ export function parseConf(text: string, where: { path: string; tunnelId: string 
     throw fail(0, `tunnel_id "${values.tunnelId}" does not match the file name`);
   }
   return { values: values as unknown as ConfValues, lines };
-}
-
-/** A value for an error message: quoted, control characters escaped, at most 80 chars. */
-function quoteValue(value: string): string {
-  const cut = value.length > 80 ? value.slice(0, 80) + "..." : value;
-  // JSON escapes C0 controls but not DEL or the C1 range, which terminals also act on.
-  return JSON.stringify(cut).replace(
-    /[\x7f-\x9f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
 }
 
 /**
@@ -190,7 +181,7 @@ export function formatConf(conf: Conf, where: { path: string }): string {
     const text = String(value);
     const checked = checkValue(key, text);
     if ("reason" in checked) {
-      const shown = "secret" in fields[key] ? "" : ` ${quoteValue(text)}`;
+      const shown = "secret" in fields[key] ? "" : ` ${quoteText(text, 80)}`;
       throw new ConfError(
         `Cannot write conf file "${where.path}": ${key}${shown}: ${checked.reason}`,
         { path: where.path },

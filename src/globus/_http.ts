@@ -3,7 +3,9 @@
 // every failure turned into one GlobusApiError line.
 import { z } from "zod";
 import { GlobusApiError } from "./_error.ts";
-import { type Env, httpTimeoutMs, MAX_TIMEOUT_MS } from "./_urls.ts";
+import { type Env, httpTimeoutMs } from "./_urls.ts";
+import { quoteText } from "../quote/mod.ts";
+import { timerDelay } from "../timer/mod.ts";
 import { VERSION } from "../version.ts";
 
 /** Statuses worth another try: the service asked us to slow down or was briefly away. */
@@ -129,17 +131,8 @@ function retryAfterMs(header: string | null, now: number): number | undefined {
 }
 
 /** Text the service sent, for a message: quoted, control characters escaped, bounded. */
-function quoted(text: string): string {
-  return JSON.stringify(text.length > 200 ? text.slice(0, 200) + "..." : text);
-}
-
-/** A setTimeout delay that waits as asked: at least 1 ms, at most MAX_TIMEOUT_MS. */
-function timerMs(ms: number): number {
-  return Math.min(Math.max(1, ms), MAX_TIMEOUT_MS);
-}
-
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, timerMs(ms)));
+  return new Promise((resolve) => setTimeout(resolve, timerDelay(ms)));
 }
 
 class TimeoutMarker extends Error {}
@@ -231,7 +224,7 @@ export class HttpClient {
     } catch {
       throw new GlobusApiError(
         "malformed",
-        `${this.service} has a malformed URL ${quoted(this.baseUrl)}: not a URL`,
+        `${this.service} has a malformed URL ${quoteText(this.baseUrl, 200)}: not a URL`,
       );
     }
     let url: URL;
@@ -240,13 +233,15 @@ export class HttpClient {
     } catch {
       throw new GlobusApiError(
         "malformed",
-        `${this.service} sent a malformed link ${quoted(path)}: not a URL`,
+        `${this.service} sent a malformed link ${quoteText(path, 200)}: not a URL`,
       );
     }
     if (url.origin !== base.origin) {
       throw new GlobusApiError(
         "malformed",
-        `${this.service} sent a link to another site ${quoted(url.origin)}: refusing to follow it`,
+        `${this.service} sent a link to another site ${
+          quoteText(url.origin, 200)
+        }: refusing to follow it`,
       );
     }
     for (const [key, value] of Object.entries(query)) {
@@ -302,7 +297,7 @@ export class HttpClient {
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
       timedOut = true;
       controller.abort();
-    }, timerMs(timeoutMs));
+    }, timerDelay(timeoutMs));
     try {
       const response = await this.#fetch(url, {
         method: init.method,

@@ -1,3 +1,4 @@
+import { timerDelay } from "../timer/mod.ts";
 import { GlobusApiError } from "./_error.ts";
 
 /** Lookup of environment variables (CliDeps.env). */
@@ -76,9 +77,6 @@ export function isProductionAuth(authBase: string): boolean {
   return authBase === PRODUCTION_AUTH;
 }
 
-/** setTimeout's longest delay (2^31-1 ms, 24.8 days): a longer one would fire at once. */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
 /**
  * GLOBUS_SDK_HTTP_TIMEOUT in ms (default 60 s); "-1" or "0" means no timeout. Longer
  * than 24.8 days is waited as 24.8 days (as good as none); shorter than 1 ms as 1 ms.
@@ -94,5 +92,5 @@ export function httpTimeoutMs(env: Env): number | undefined {
     );
   }
   if (seconds <= 0) return undefined;
-  return Math.min(Math.max(1, seconds * 1000), MAX_TIMEOUT_MS);
+  return timerDelay(seconds * 1000);
 }

@@ -4,7 +4,7 @@
 // caller decides what to do with it (keep it for the next call, or close the link).
 
 import { XioError } from "./_error.ts";
-import { timerDelay } from "./_timer.ts";
+import { timerDelay } from "../timer/mod.ts";
 
 /** Timeout and signal for one call; both optional. */
 export interface OpControl {

@@ -4,7 +4,7 @@
 
 import { isXioError, XioError } from "./_error.ts";
 import type { Handle } from "./_handle.ts";
-import { timerDelay } from "./_timer.ts";
+import { timerDelay } from "../timer/mod.ts";
 
 export interface RelayOptions {
   /** Stops the relay (it then throws CANCELED). */

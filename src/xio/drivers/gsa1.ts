@@ -31,7 +31,7 @@ import {
 } from "../_driver.ts";
 import { XioError } from "../_error.ts";
 import type { Options } from "../_options.ts";
-import { timerDelay } from "../_timer.ts";
+import { timerDelay } from "../../timer/mod.ts";
 
 /** What code passes for gsa1 in StackOptions.attrs. */
 export interface Gsa1Attrs {
