@@ -2,9 +2,12 @@
 //!
 //! Threads asking for the same tunnel wait for one lookup: the first marks the entry
 //! `looking` and runs the binary without holding the lock; the others wait on the
-//! condition. A failed lookup is remembered for failure_ttl_ms so a program that keeps
-//! resolving does not start the binary in a tight loop. An entry also remembers the
-//! ports the program asked for in getaddrinfo(), so connect() can recognise them.
+//! condition. A failed lookup is remembered, and not tried again, for a back-off that
+//! starts at the lookup timeout and doubles with each failure in a row (up to
+//! failure_backoff_max_ms), so a program that keeps resolving does not start the
+//! binary in a loop, and a hung service costs one timeout per back-off, not per call.
+//! The last good answer is kept through refreshes and failures: peek() serves it at
+//! once and refreshes a stale one on a thread of its own.
 
 const std = @import("std");
 const assert = std.debug.assert;
@@ -14,10 +17,10 @@ const names = @import("names.zig");
 const answer = @import("answer.zig");
 const lookup = @import("lookup.zig");
 const contact = @import("contact.zig");
+const thread = @import("thread.zig");
 
 pub const tunnels_max = 16;
-pub const ports_max = 8;
-pub const failure_ttl_ms = 1000;
+pub const failure_backoff_max_ms = 5 * 60 * 1000;
 const wait_slice_ms = 100;
 /// Wake-ups are shared by all tunnels, so rounds are not time: the deadline ends a wait,
 /// this only bounds the loop.
@@ -71,8 +74,8 @@ const Entry = struct {
     has_answer: bool = false,
     problem: Problem = .{ .kind = .busy },
     until_ms: u64 = 0,
-    ports: [ports_max]u16 = @splat(0),
-    ports_next: u8 = 0,
+    /// Failed lookups in a row, for the back-off.
+    failures: u8 = 0,
     /// The binary's output; only the thread that set state = looking touches it.
     output: [answer.answer_bytes_max]u8 = undefined,
 };
@@ -109,11 +112,27 @@ pub fn get(id: *const names.TunnelId, out: *answer.Answer, wait_max_ms: u32) ?Pr
     return .{ .kind = .timeout };
 }
 
+/// How long failure number `failures` in a row is remembered: the lookup timeout (at
+/// least a second), doubled for each failure before it, capped.
+pub fn failure_backoff_ms(failures: u8) u64 {
+    assert(failures >= 1);
+    const timeout_ms: u64 = @import("conf.zig").global.lookup_timeout_ms;
+    const base_ms = @max(timeout_ms, 1000);
+    const shift: u6 = @intCast(@min(failures - 1, 16));
+    return @min(base_ms << shift, @max(base_ms, failure_backoff_max_ms));
+}
+
 /// Runs the lookup for entry with the lock released. Called and returns with it held.
 fn refresh(entry: *Entry, out: *answer.Answer) ?Problem {
     assert(entry.claimed);
     assert(entry.state != .looking);
     entry.state = .looking;
+    return finish_refresh(entry, out);
+}
+
+/// The lookup of an entry already marked looking. Called and returns with lock held.
+fn finish_refresh(entry: *Entry, out: *answer.Answer) ?Problem {
+    assert(entry.state == .looking);
     const id = entry.id;
     lock.unlock();
     var parsed: answer.Answer = undefined;
@@ -125,9 +144,11 @@ fn refresh(entry: *Entry, out: *answer.Answer) ?Problem {
     if (problem) |found| {
         entry.state = .failed;
         entry.problem = found;
-        entry.until_ms = now + failure_ttl_ms;
+        entry.failures +|= 1;
+        entry.until_ms = now + failure_backoff_ms(entry.failures);
         return found;
     }
+    entry.failures = 0;
     entry.state = .ready;
     entry.answer = parsed;
     entry.has_answer = true;
@@ -177,28 +198,52 @@ fn claim(id: *const names.TunnelId) ?*Entry {
     return entry;
 }
 
-/// Remembers that the program asked for port on tunnel's name.
-pub fn record_port(id: *const names.TunnelId, port: u16) void {
-    if (port == 0) return;
+pub const Peeked = enum {
+    /// out holds the last good answer (maybe stale; a refresh then runs in the background).
+    answer,
+    /// No answer yet, and none is being looked up or the last lookup failed.
+    none,
+    /// No answer yet; a lookup is running.
+    looking,
+};
+
+/// The last good answer for tunnel, without waiting. When it is stale (or there is none
+/// and no lookup is running or backing off) a lookup starts on a thread of its own.
+pub fn peek(id: *const names.TunnelId, out: *answer.Answer) Peeked {
     lock.lock();
     defer lock.unlock();
-    const entry = claim(id) orelse return;
-    if (entry.has_answer and entry.answer.fake_port == port) return;
-    for (entry.ports) |known| if (known == port) return;
-    entry.ports[entry.ports_next] = port;
-    entry.ports_next = @intCast((entry.ports_next + 1) % ports_max);
+    const entry = claim(id) orelse return .none;
+    const now = sys.now_ms();
+    const due = now >= entry.until_ms and entry.state != .looking;
+    if (due) refresh_in_background(entry);
+    if (entry.has_answer) {
+        out.* = entry.answer;
+        return .answer;
+    }
+    return if (entry.state == .looking) .looking else .none;
 }
 
-/// The tunnel whose access point address and fake (or asked-for) port this is.
-pub fn match_fake(address: contact.Address) ?names.TunnelId {
+/// Marks entry looking and runs its lookup on a new thread. Holds the lock.
+fn refresh_in_background(entry: *Entry) void {
+    assert(entry.claimed);
+    assert(entry.state != .looking);
+    entry.state = .looking;
+    if (thread.spawn_detached(background_refresh, entry)) return;
+    // No thread (out of memory or threads): try again on the next call, not in a loop.
+    entry.state = .failed;
+    entry.problem = .{ .kind = .spawn_failed };
+    entry.failures +|= 1;
+    entry.until_ms = sys.now_ms() + failure_backoff_ms(entry.failures);
+}
+
+fn background_refresh(arg: ?*anyopaque) callconv(.c) ?*anyopaque {
+    const entry: *Entry = @ptrCast(@alignCast(arg.?));
     lock.lock();
     defer lock.unlock();
-    for (&entries) |*entry| {
-        if (!entry.claimed or !entry.has_answer) continue;
-        if (!address.same_ip(entry.answer.connector)) continue;
-        if (address.port == entry.answer.fake_port) return entry.id;
-        for (entry.ports) |port| if (port == address.port) return entry.id;
-    }
+    // The process may have forked since; a child's copy went back to idle.
+    if (entry.state != .looking) return null;
+    var out: answer.Answer = undefined;
+    _ = finish_refresh(entry, &out);
     return null;
 }
 
@@ -261,17 +306,44 @@ test "threads asking for the same tunnel wait for one lookup" {
     defer runner = &run_binary;
     var oks: [4]bool = @splat(false);
     var threads: [4]std.Thread = undefined;
-    for (&threads, &oks) |*thread, *ok| thread.* = try std.Thread.spawn(.{}, get_in_thread, .{ok});
-    for (threads) |thread| thread.join();
+    for (&threads, &oks) |*t, *ok| t.* = try std.Thread.spawn(.{}, get_in_thread, .{ok});
+    for (threads) |t| t.join();
     for (oks) |ok| try testing.expect(ok);
     try testing.expectEqual(@as(u32, 1), fake_calls.load(.seq_cst));
+}
 
-    const fake = contact.Address.from_text("127.0.0.1", 4001).?;
-    try testing.expect(match_fake(fake).?.eql(&tunnel_a));
-    try testing.expect(match_fake(contact.Address.from_text("127.0.0.1", 80).?) == null);
-    record_port(&tunnel_a, 80);
-    try testing.expect(match_fake(contact.Address.from_text("::ffff:127.0.0.1", 80).?) != null);
-    try testing.expect(match_fake(contact.Address.from_text("127.0.0.2", 80).?) == null);
+test "peek serves the last good answer at once and refreshes a stale one in the background" {
+    use_fake("connector_contact_string=127.0.0.1:1\nfake_port=2\nttl_seconds=0\n", null);
+    defer runner = &run_binary;
+    var got: answer.Answer = undefined;
+    // Nothing yet: the lookup starts on its own thread and peek does not wait for it.
+    const started = sys.now_ms();
+    try testing.expect(peek(&tunnel_a, &got) != .answer);
+    try testing.expect(sys.now_ms() - started < 40);
+    var rounds: u32 = 0;
+    while (peek(&tunnel_a, &got) != .answer and rounds < 200) : (rounds += 1) sys.sleep_ms(5);
+    try testing.expectEqual(@as(u16, 2), got.fake_port);
+    // Stale at once (ttl 0): later peeks still answer, and start at most one refresh each.
+    fake_text = "connector_contact_string=127.0.0.1:1\nfake_port=3\nttl_seconds=60\n";
+    try testing.expectEqual(Peeked.answer, peek(&tunnel_a, &got));
+    rounds = 0;
+    while (got.fake_port != 3 and rounds < 200) : (rounds += 1) {
+        sys.sleep_ms(5);
+        _ = peek(&tunnel_a, &got);
+    }
+    try testing.expectEqual(@as(u16, 3), got.fake_port);
+    const calls = fake_calls.load(.seq_cst);
+    try testing.expectEqual(Peeked.answer, peek(&tunnel_a, &got));
+    sys.sleep_ms(80);
+    try testing.expectEqual(calls, fake_calls.load(.seq_cst));
+}
+
+test "failures in a row back off from the lookup timeout, doubling, capped" {
+    const timeout_ms: u64 = @import("conf.zig").global.lookup_timeout_ms;
+    try testing.expectEqual(@max(timeout_ms, 1000), failure_backoff_ms(1));
+    try testing.expectEqual(2 * failure_backoff_ms(1), failure_backoff_ms(2));
+    try testing.expect(failure_backoff_ms(255) <= @max(failure_backoff_max_ms, timeout_ms));
+    try testing.expect(failure_backoff_ms(255) >= failure_backoff_ms(1));
 }
 
 test "a failed lookup is remembered briefly and a zero ttl always refreshes" {

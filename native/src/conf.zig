@@ -2,7 +2,10 @@
 //!
 //!   GLOBUS_STREAMS_TUNNEL=<id>                  initiating side: the tunnel of this program
 //!   GLOBUS_STREAMS_ALL=1                        every outbound TCP connect goes into it
-//!   GLOBUS_STREAMS_HOSTS=name1,name2            these names resolve to its access point
+//!   GLOBUS_STREAMS_HOSTS=name1,name2            these names resolve into the tunnel
+//!   GLOBUS_STREAMS_LISTENER_CONTACT=host:port   the tunnel's listener contact as the
+//!                                               launcher found it (empty: none known),
+//!                                               used until the first lookup answers
 //!   GLOBUS_STREAMS_INTERCEPT_PORT_<port>=<id>   listening side: accept() on that port runs GSA1
 //!   GLOBUS_STREAMS_BIN                          the binary (else globus-streams on PATH)
 //!   GLOBUS_STREAMS_LOOKUP_TIMEOUT               ms for one contact lookup (default 15000)
@@ -34,6 +37,9 @@ pub const Conf = struct {
     tunnel: ?names.TunnelId = null,
     all: bool = false,
     hosts: names.HostList = .{},
+    /// GLOBUS_STREAMS_LISTENER_CONTACT was set (even empty): no cold-start wait.
+    listener_hint_set: bool = false,
+    listener_hint: ?contact.Contact = null,
     intercepts: [intercepts_max]Intercept = undefined,
     intercepts_count: u8 = 0,
     /// Intercept variables that could not be used (bad port, table full).
@@ -60,6 +66,9 @@ pub const Conf = struct {
             conf.tunnel = names.TunnelId.parse(value);
         } else if (std.mem.eql(u8, name, "GLOBUS_STREAMS_ALL")) {
             conf.all = truthy(value);
+        } else if (std.mem.eql(u8, name, "GLOBUS_STREAMS_LISTENER_CONTACT")) {
+            conf.listener_hint_set = true;
+            conf.listener_hint = contact.Contact.parse(value);
         } else if (std.mem.eql(u8, name, "GLOBUS_STREAMS_HOSTS")) {
             _ = conf.hosts.parse(value);
         } else if (std.mem.eql(u8, name, "GLOBUS_STREAMS_BIN")) {

@@ -1,8 +1,11 @@
-//! The connect() hook: the initiating side.
+//! The initiating side's hooks: connect(), and sendto()/sendmsg() with MSG_FASTOPEN
+//! (TCP Fast Open, which connects and sends in one call).
 //!
-//! A TCP connect goes into a tunnel when its destination is
-//!   - an access point address and fake (or asked-for) port that getaddrinfo() handed out
-//!     for globus.<id> or a GLOBUS_STREAMS_HOSTS name (cache.match_fake);
+//! A TCP connection goes into a tunnel when its destination is
+//!   - an address of the pool (pool.zig), on any port: what getaddrinfo() handed out for
+//!     globus.<id>, a GLOBUS_STREAMS_HOSTS name or the listener contact's host name. A
+//!     pool address this process never handed out fails (EHOSTUNREACH): it never
+//!     passes through;
 //!   - with GLOBUS_STREAMS_TUNNEL, that tunnel's listener contact (curl https://real.host);
 //!   - with GLOBUS_STREAMS_ALL, anything but the access point itself.
 //! "Into the tunnel" means: connect to the access point's real contact instead and, when
@@ -24,21 +27,15 @@ const sys = @import("sys.zig");
 const real = @import("real.zig");
 const init = @import("init.zig");
 const log = @import("log.zig");
-const conf = @import("conf.zig");
 const names = @import("names.zig");
 const contact = @import("contact.zig");
 const answer = @import("answer.zig");
-const cache = @import("cache.zig");
 const handshake = @import("handshake.zig");
-const resolver = @import("getaddrinfo.zig");
+const conf = @import("conf.zig");
+const route = @import("route.zig");
+const pool = @import("pool.zig");
 
-const Reason = enum { name, listener, all };
-
-const Route = union(enum) {
-    pass,
-    fail: c_int,
-    tunnel: struct { id: names.TunnelId, reason: Reason },
-};
+const Reason = route.Reason;
 
 export fn connect(fd: c_int, addr: ?*const sys.sockaddr, len: sys.socklen_t) callconv(.c) c_int {
     init.ensure();
@@ -59,10 +56,7 @@ export fn connect(fd: c_int, addr: ?*const sys.sockaddr, len: sys.socklen_t) cal
     };
     switch (decide(fd, destination)) {
         .pass => return real_connect(fd, addr, len),
-        .fail => |code| {
-            sys.set_errno(code);
-            return -1;
-        },
+        .fail => |code| return fail(code),
         .tunnel => |tunnel| return into_tunnel(
             real_connect,
             fd,
@@ -73,9 +67,83 @@ export fn connect(fd: c_int, addr: ?*const sys.sockaddr, len: sys.socklen_t) cal
     }
 }
 
-fn decide(fd: c_int, destination: contact.Address) Route {
-    const fake = cache.match_fake(destination);
-    if (fake == null and conf.global.tunnel == null) return .pass;
+export fn sendto(
+    fd: c_int,
+    buffer: ?*const anyopaque,
+    len: usize,
+    flags: c_int,
+    addr: ?*const sys.sockaddr,
+    addr_len: sys.socklen_t,
+) callconv(.c) isize {
+    init.ensure();
+    const real_sendto = real.functions.sendto orelse return fail_size(sys.ENOSYS);
+    // Everything but a Fast Open connect is a plain send: one test, nothing more.
+    if (flags & sys.MSG_FASTOPEN == 0 or addr == null) {
+        return real_sendto(fd, buffer, len, flags, addr, addr_len);
+    }
+    switch (fast_open(fd, addr.?, addr_len)) {
+        .pass => return real_sendto(fd, buffer, len, flags, addr, addr_len),
+        .failed => return -1,
+        .connected => return real_sendto(fd, buffer, len, flags & ~sys.MSG_FASTOPEN, null, 0),
+    }
+}
+
+export fn sendmsg(fd: c_int, message: ?*const sys.msghdr, flags: c_int) callconv(.c) isize {
+    init.ensure();
+    const real_sendmsg = real.functions.sendmsg orelse return fail_size(sys.ENOSYS);
+    const header = message orelse return real_sendmsg(fd, message, flags);
+    if (flags & sys.MSG_FASTOPEN == 0 or header.name == null) {
+        return real_sendmsg(fd, message, flags);
+    }
+    const name: *const sys.sockaddr = @ptrCast(@alignCast(header.name.?));
+    switch (fast_open(fd, name, header.namelen)) {
+        .pass => return real_sendmsg(fd, message, flags),
+        .failed => return -1,
+        .connected => {
+            var connected = header.*;
+            connected.name = null;
+            connected.namelen = 0;
+            return real_sendmsg(fd, &connected, flags & ~sys.MSG_FASTOPEN);
+        },
+    }
+}
+
+const FastOpen = enum { pass, failed, connected };
+
+/// A Fast Open send to addr: routed as connect() is. When it goes into the tunnel the
+/// socket is connected (GSA1 included) and the data is then sent as a plain send.
+fn fast_open(fd: c_int, addr: *const sys.sockaddr, len: sys.socklen_t) FastOpen {
+    const real_connect = real.functions.connect orelse {
+        sys.set_errno(sys.ENOSYS);
+        return .failed;
+    };
+    const destination = contact.Address.from_sockaddr(addr, len) orelse return .pass;
+    switch (decide(fd, destination)) {
+        .pass => return .pass,
+        .fail => |code| {
+            sys.set_errno(code);
+            return .failed;
+        },
+        .tunnel => |tunnel| {
+            const rc = into_tunnel(real_connect, fd, destination, &tunnel.id, tunnel.reason);
+            return if (rc == 0) .connected else .failed;
+        },
+    }
+}
+
+fn fail(code: c_int) c_int {
+    sys.set_errno(code);
+    return -1;
+}
+
+fn fail_size(code: c_int) isize {
+    sys.set_errno(code);
+    return -1;
+}
+
+fn decide(fd: c_int, destination: contact.Address) route.Route {
+    const in_pool = pool.contains(destination);
+    if (!in_pool and conf.global.tunnel == null) return .pass;
     // Checked before any lookup: UDP (a resolver's connect, say) never needs one.
     var kind: c_int = 0;
     var kind_len: sys.socklen_t = @sizeOf(c_int);
@@ -89,27 +157,14 @@ fn decide(fd: c_int, destination: contact.Address) Route {
         );
         return .pass;
     }
-    if (fake) |id| return .{ .tunnel = .{ .id = id, .reason = .name } };
-    return candidate(destination);
-}
-
-/// With GLOBUS_STREAMS_TUNNEL: the listener contact, or with --all anything but the
-/// access point itself.
-fn candidate(destination: contact.Address) Route {
-    const id = conf.global.tunnel orelse return .pass;
-    var text: [contact.address_text_bytes_max]u8 = undefined;
-    var found: answer.Answer = undefined;
-    if (resolver.fetch(&id, &found, .connect, destination.format(&text))) |problem| {
-        if (!conf.global.all) return .pass;
-        return .{ .fail = if (problem.kind == .timeout) sys.ETIMEDOUT else sys.ECONNREFUSED };
+    const decided = route.route_destination(destination);
+    if (decided == .fail and in_pool) {
+        var text: [contact.address_text_bytes_max]u8 = undefined;
+        log.line(.connect, "fd {d} to {s}: no tunnel has that address in this process", .{
+            fd, destination.format(&text),
+        });
     }
-    if (found.listener_address) |listener| {
-        const listening = destination.same_endpoint(listener);
-        if (listening) return .{ .tunnel = .{ .id = id, .reason = .listener } };
-    }
-    if (!conf.global.all) return .pass;
-    if (destination.same_endpoint(found.connector)) return .pass;
-    return .{ .tunnel = .{ .id = id, .reason = .all } };
+    return decided;
 }
 
 fn into_tunnel(
@@ -122,7 +177,7 @@ fn into_tunnel(
     var found: answer.Answer = undefined;
     var from: [contact.address_text_bytes_max + 64]u8 = undefined;
     const origin = describe(&from, destination, id, reason);
-    if (resolver.fetch(id, &found, .connect, origin)) |problem| {
+    if (route.fetch(id, &found, .connect, origin)) |problem| {
         sys.set_errno(if (problem.kind == .timeout) sys.ETIMEDOUT else sys.ECONNREFUSED);
         return -1;
     }

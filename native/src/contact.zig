@@ -173,6 +173,17 @@ pub const Address = struct {
     }
 };
 
+/// `<peer address> on port <port>` for a connection accepted on port, for log lines.
+pub fn describe_peer(client: c_int, port: u16, buffer: []u8) []const u8 {
+    var storage: sys.sockaddr_storage = undefined;
+    var len: sys.socklen_t = @sizeOf(sys.sockaddr_storage);
+    var text: [address_text_bytes_max]u8 = undefined;
+    const peer_name = sys.getpeername(client, &storage, &len) == 0;
+    const peer = if (peer_name) Address.from_sockaddr(&storage, len) else null;
+    const shown: []const u8 = if (peer) |p| p.format(&text) else "?";
+    return std.fmt.bufPrint(buffer, "{s} on port {d}", .{ shown, port }) catch "?";
+}
+
 const testing = std.testing;
 
 test "contact strings parse for names, IPv4 and bracketed IPv6" {

@@ -1,11 +1,12 @@
-//! Name resolution hooks: getaddrinfo, freeaddrinfo, gethostbyname, gethostbyname2,
-//! gethostbyname_r.
+//! Name resolution hooks: getaddrinfo, gethostbyname, gethostbyname2, gethostbyname_r.
 //!
 //! `globus.<tunnel id>`, the names of GLOBUS_STREAMS_HOSTS, and the host of the tunnel's
-//! listener contact when it is a name, resolve to the tunnel's access point (the address
-//! of connector_contact_string) with the port the program asked for. connect() then
-//! recognises that address and port (cache.match_fake) and takes it into the tunnel.
-//! Every other name goes to libc untouched. Only TCP results are given (SOCK_STREAM).
+//! listener contact when it is a name, resolve to the tunnel's pool address (pool.zig)
+//! with the port the program asked for; connect() to that address, on any port, goes
+//! into the tunnel. Every other name goes to libc untouched. Only TCP results are given
+//! (SOCK_STREAM). Results are laid out as glibc lays out its own (one malloc for the node
+//! and its address, one for the canonical name), so glibc's freeaddrinfo frees them, on
+//! their own or chained with libc's results: freeaddrinfo is not hooked.
 
 const std = @import("std");
 const assert = std.debug.assert;
@@ -13,19 +14,11 @@ const sys = @import("sys.zig");
 const real = @import("real.zig");
 const init = @import("init.zig");
 const log = @import("log.zig");
-const conf = @import("conf.zig");
 const names = @import("names.zig");
 const contact = @import("contact.zig");
 const answer = @import("answer.zig");
-const cache = @import("cache.zig");
-const allocations = @import("allocations.zig");
-
-/// One getaddrinfo() result: the list node, its address and its canonical name.
-const Block = extern struct {
-    info: sys.addrinfo,
-    address: sys.sockaddr_storage,
-    canonical: [names.host_name_bytes_max + 1]u8,
-};
+const pool = @import("pool.zig");
+const route = @import("route.zig");
 
 const Decision = union(enum) {
     pass,
@@ -33,37 +26,40 @@ const Decision = union(enum) {
 };
 
 /// Pass the name to libc, or answer it from a tunnel. Numeric hosts always pass.
-fn decide(name: []const u8, hook: log.Hook) Decision {
-    if (contact.Address.from_text(name, 0) != null) return .pass;
-    if (names.globus_name(name)) |id| return .{ .tunnel = id };
-    const id = conf.global.tunnel orelse return .pass;
-    if (conf.global.hosts.contains(name)) return .{ .tunnel = id };
-    if (names.trim_name(name) == null) return .pass;
-    // The listener contact may name a host the initiating side cannot resolve.
-    var found: answer.Answer = undefined;
-    if (fetch(&id, &found, hook, name)) |_| return .pass;
-    const listener = found.listener orelse return .pass;
-    if (found.listener_address != null) return .pass;
-    if (names.same_host(name, listener.host_text())) return .{ .tunnel = id };
-    return .pass;
+fn decide(name: []const u8) Decision {
+    const id = route.tunnel_of_name(name) orelse return .pass;
+    return .{ .tunnel = id };
 }
 
-/// The tunnel's answer, logging one line when there is none.
-pub fn fetch(
+/// The tunnel's pool address, once its lookup has answered (a tunnel without a conf file
+/// gives no address); null otherwise, with again set when trying later may help.
+fn tunnel_address(
+    name: []const u8,
     id: *const names.TunnelId,
-    out: *answer.Answer,
     hook: log.Hook,
-    what: []const u8,
-) ?cache.Problem {
-    const wait_ms = conf.global.lookup_timeout_ms + 2000;
-    const problem = cache.get(id, out, wait_ms) orelse return null;
-    var buffer: [256]u8 = undefined;
-    log.line(
-        hook,
-        "{s}: no answer for tunnel {s}: {s}",
-        .{ what, &id.text, problem.describe(&buffer) },
-    );
-    return problem;
+    again: *bool,
+) ?contact.Address {
+    var found: answer.Answer = undefined;
+    if (route.fetch(id, &found, hook, name)) |problem| {
+        again.* = problem.kind == .timeout or problem.kind == .busy;
+        return null;
+    }
+    const address = pool.address_for(id) orelse {
+        log.line(hook, "{s}: more than {d} tunnels named in this process", .{
+            name, pool.slots_max,
+        });
+        again.* = true;
+        return null;
+    };
+    var text: [contact.address_text_bytes_max]u8 = undefined;
+    var access_point: [contact.address_text_bytes_max]u8 = undefined;
+    log.line(hook, "{s} -> {s} (tunnel {s}, access point {s})", .{
+        name,
+        address.format(&text),
+        &id.text,
+        found.connector.format(&access_point),
+    });
+    return address;
 }
 
 export fn getaddrinfo(
@@ -82,7 +78,7 @@ export fn getaddrinfo(
     const flags = if (hints) |h| h.flags else 0;
     if (flags & sys.AI_NUMERICHOST != 0) return real_getaddrinfo(node, service, hints, out);
     const name = std.mem.span(name_z);
-    switch (decide(name, .getaddrinfo)) {
+    switch (decide(name)) {
         .pass => return real_getaddrinfo(node, service, hints, out),
         .tunnel => |id| return tunnel_getaddrinfo(name, &id, service, hints, out),
     }
@@ -100,46 +96,17 @@ fn tunnel_getaddrinfo(
     var wanted: Wanted = .{ .family = sys.AF_UNSPEC, .flags = 0, .port = 0 };
     const hints_code = check_hints(hints, service, &wanted);
     if (hints_code != 0) return hints_code;
-    var found: answer.Answer = undefined;
-    if (fetch(id, &found, .getaddrinfo, name)) |problem| {
-        const again = problem.kind == .timeout or problem.kind == .busy;
+    var again = false;
+    const synthetic = tunnel_address(name, id, .getaddrinfo, &again) orelse
         return if (again) sys.EAI_AGAIN else sys.EAI_NONAME;
-    }
-    const access_point = found.connector.unmapped();
-    var family = access_point.family;
-    if (wanted.family != sys.AF_UNSPEC and wanted.family != family) {
-        const mapped = wanted.family == sys.AF_INET6 and wanted.flags & sys.AI_V4MAPPED != 0;
-        if (!mapped) {
-            log.line(
-                .getaddrinfo,
-                "{s}: the access point of tunnel {s} has no address of the family asked for",
-                .{ name, &id.text },
-            );
-            return sys.EAI_ADDRFAMILY;
-        }
-        family = sys.AF_INET6;
-    }
-    cache.record_port(id, wanted.port);
-    const block = allocate(
-        name,
-        family,
-        .{ .family = access_point.family, .ip = access_point.ip, .port = wanted.port },
-        wanted.flags,
-    ) orelse {
-        log.line(
-            .getaddrinfo,
-            "{s}: out of result slots ({d} lists not freed)",
-            .{ name, allocations.allocations_max },
-        );
-        return sys.EAI_MEMORY;
+    // An IPv6 caller gets the v4-mapped form: connect() recognises both.
+    const family = if (wanted.family == sys.AF_INET6) sys.AF_INET6 else sys.AF_INET;
+    const address: contact.Address = .{
+        .family = synthetic.family,
+        .ip = synthetic.ip,
+        .port = wanted.port,
     };
-    out.* = &block.info;
-    var text: [contact.address_text_bytes_max]u8 = undefined;
-    log.line(
-        .getaddrinfo,
-        "{s} -> {s} (tunnel {s}, fake port {d})",
-        .{ name, access_point.format(&text), &id.text, found.fake_port },
-    );
+    out.* = allocate(name, family, address, wanted.flags) orelse return sys.EAI_MEMORY;
     return 0;
 }
 
@@ -172,55 +139,36 @@ fn check_hints(hints: ?*const sys.addrinfo, service: ?[*:0]const u8, wanted: *Wa
     return 0;
 }
 
-fn allocate(name: []const u8, family: c_int, address: contact.Address, flags: c_int) ?*Block {
-    const memory = sys.malloc(@sizeOf(Block)) orelse return null;
-    const block: *Block = @ptrCast(@alignCast(memory));
-    block.* = std.mem.zeroes(Block);
-    const len = address.to_sockaddr(family, &block.address) orelse unreachable;
-    block.info = .{
+/// One result node as glibc makes it: the addrinfo and its address in one malloc, the
+/// canonical name in another, so that glibc's freeaddrinfo frees it.
+fn allocate(name: []const u8, family: c_int, address: contact.Address, flags: c_int) ?*sys.addrinfo {
+    var storage: sys.sockaddr_storage = undefined;
+    const len = address.to_sockaddr(family, &storage) orelse unreachable;
+    const memory = sys.malloc(@sizeOf(sys.addrinfo) + len) orelse return null;
+    const info: *sys.addrinfo = @ptrCast(@alignCast(memory));
+    const address_bytes: [*]u8 = @as([*]u8, @ptrCast(memory)) + @sizeOf(sys.addrinfo);
+    @memcpy(address_bytes[0..len], std.mem.asBytes(&storage)[0..len]);
+    info.* = .{
         .flags = flags,
         .family = family,
         .socktype = sys.SOCK_STREAM,
         .protocol = sys.IPPROTO_TCP,
         .addrlen = len,
-        .addr = @ptrCast(&block.address),
+        .addr = @ptrCast(@alignCast(address_bytes)),
         .canonname = null,
         .next = null,
     };
-    if (flags & sys.AI_CANONNAME != 0) {
-        const trimmed = names.trim_name(name) orelse name;
-        assert(trimmed.len < block.canonical.len);
-        @memcpy(block.canonical[0..trimmed.len], trimmed);
-        block.canonical[trimmed.len] = 0;
-        block.info.canonname = @ptrCast(&block.canonical);
-    }
-    allocations.lock.lock();
-    defer allocations.lock.unlock();
-    allocations.global.add(block) catch {
-        sys.free(block);
+    if (flags & sys.AI_CANONNAME == 0) return info;
+    const trimmed = names.trim_name(name) orelse name;
+    const canonical = sys.malloc(trimmed.len + 1) orelse {
+        sys.free(memory);
         return null;
     };
-    return block;
-}
-
-export fn freeaddrinfo(list: ?*sys.addrinfo) callconv(.c) void {
-    init.ensure();
-    // Our results are single nodes, but a program may have chained lists together: free
-    // our nodes at the head and hand the first foreign one, with the rest, to libc.
-    var node = list;
-    var freed: u32 = 0;
-    while (node) |head| : (freed += 1) {
-        if (freed > allocations.allocations_max) break;
-        allocations.lock.lock();
-        const ours = allocations.global.remove(head);
-        allocations.lock.unlock();
-        if (!ours) break;
-        node = head.next;
-        sys.free(head);
-    }
-    const rest = node orelse return;
-    const real_freeaddrinfo = real.functions.freeaddrinfo orelse return;
-    real_freeaddrinfo(rest);
+    const bytes: [*]u8 = @ptrCast(canonical);
+    @memcpy(bytes[0..trimmed.len], trimmed);
+    bytes[trimmed.len] = 0;
+    info.canonname = @ptrCast(bytes);
+    return info;
 }
 
 // gethostbyname(3) and gethostbyname2(3) answer in static storage, as libc's do (not
@@ -234,7 +182,7 @@ export fn gethostbyname(node: ?[*:0]const u8) callconv(.c) ?*sys.hostent {
     const real_gethostbyname = real.functions.gethostbyname orelse return no_host(sys.NO_RECOVERY);
     const name_z = node orelse return real_gethostbyname(node);
     const name = std.mem.span(name_z);
-    switch (decide(name, .gethostbyname)) {
+    switch (decide(name)) {
         .pass => return real_gethostbyname(node),
         .tunnel => |id| return static_answer(name, &id, sys.AF_INET),
     }
@@ -246,7 +194,7 @@ export fn gethostbyname2(node: ?[*:0]const u8, family: c_int) callconv(.c) ?*sys
         return no_host(sys.NO_RECOVERY);
     const name_z = node orelse return real_gethostbyname2(node, family);
     const name = std.mem.span(name_z);
-    switch (decide(name, .gethostbyname)) {
+    switch (decide(name)) {
         .pass => return real_gethostbyname2(node, family),
         .tunnel => |id| return static_answer(name, &id, family),
     }
@@ -277,7 +225,7 @@ export fn gethostbyname_r(
     const pass = node == null or no_output;
     if (pass) return real_gethostbyname_r(node, entry, buffer, buffer_len, result, h_errno);
     const name = std.mem.span(node.?);
-    switch (decide(name, .gethostbyname)) {
+    switch (decide(name)) {
         .pass => return real_gethostbyname_r(node, entry, buffer, buffer_len, result, h_errno),
         .tunnel => |id| {
             result.?.* = null;
@@ -303,29 +251,27 @@ fn host_answer(
     buffer: []u8,
     code: *c_int,
 ) bool {
-    var found: answer.Answer = undefined;
-    if (fetch(id, &found, .gethostbyname, name)) |problem| {
-        const again = problem.kind == .timeout or problem.kind == .busy;
+    var again = false;
+    const synthetic = tunnel_address(name, id, .gethostbyname, &again) orelse {
         code.* = if (again) sys.TRY_AGAIN else sys.HOST_NOT_FOUND;
         return false;
-    }
-    const access_point = found.connector.unmapped();
-    if (access_point.family != family) {
+    };
+    // gethostbyname2(AF_INET6) gets the v4-mapped form, as getaddrinfo gives it.
+    var address = synthetic;
+    if (family == sys.AF_INET6) {
+        var storage: sys.sockaddr_storage = undefined;
+        const len = synthetic.to_sockaddr(sys.AF_INET6, &storage) orelse unreachable;
+        address = contact.Address.from_sockaddr(&storage, len) orelse unreachable;
+    } else if (family != sys.AF_INET) {
         code.* = sys.NO_DATA;
         return false;
     }
     const trimmed = names.trim_name(name) orelse name;
-    if (!fill_hostent(entry, buffer, trimmed, access_point)) {
+    if (!fill_hostent(entry, buffer, trimmed, address)) {
         code.* = sys.NETDB_INTERNAL;
         sys.set_errno(sys.ERANGE);
         return false;
     }
-    var text: [contact.address_text_bytes_max]u8 = undefined;
-    log.line(
-        .gethostbyname,
-        "{s} -> {s} (tunnel {s})",
-        .{ name, access_point.format(&text), &id.text },
-    );
     return true;
 }
 

@@ -9,7 +9,8 @@ const conf = @import("conf.zig");
 const cache = @import("cache.zig");
 const fd_table = @import("fd_table.zig");
 const lookup = @import("lookup.zig");
-const allocations = @import("allocations.zig");
+const finisher = @import("finisher.zig");
+const pool = @import("pool.zig");
 
 /// Bounds the walk over environ.
 const environ_entries_max = 1 << 16;
@@ -56,18 +57,19 @@ fn load_environment() void {
 fn fork_prepare() callconv(.c) void {
     cache.fork_prepare();
     fd_table.lock.lock();
-    allocations.lock.lock();
+    pool.lock.lock();
 }
 
 fn fork_parent() callconv(.c) void {
-    allocations.lock.unlock();
+    pool.lock.unlock();
     fd_table.lock.unlock();
     cache.fork_parent();
 }
 
 fn fork_child() callconv(.c) void {
-    allocations.lock.reset();
+    pool.lock.reset();
     fd_table.lock.reset();
+    finisher.fork_child();
     cache.fork_child();
     lookup.spawn_lock.reset();
 }

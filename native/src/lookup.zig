@@ -3,11 +3,13 @@
 //!
 //! The binary is GLOBUS_STREAMS_BIN (searched on PATH when it has no slash), else
 //! `globus-streams` on PATH. It is started with posix_spawn (argv, no shell), stdin from
-//! /dev/null, stdout into a close-on-exec pipe, stderr shared with the program (so its
-//! messages reach the user's terminal unchanged), and the program's environment minus
+//! /dev/null, stdout into a close-on-exec pipe, stderr to /dev/null (the program's
+//! stderr is not ours to write into; with GLOBUS_STREAMS_DEBUG it is shared, so the
+//! binary's messages show beside the debug lines), and the program's environment minus
 //! LD_PRELOAD so the binary does not run under this library. The child gets a process
 //! group of its own; on timeout or overlong output that group is killed with SIGKILL and
-//! the child reaped.
+//! the child reaped. The answer is complete when the child has exited: what it wrote by
+//! then is read, and a grandchild that kept the pipe open does not hold the lookup.
 //!
 //! Limits: the child inherits the program's descriptors that lack close-on-exec for its
 //! short life (posix_spawn in glibc 2.17 cannot close them all). If the program reaps
@@ -20,11 +22,14 @@ const sys = @import("sys.zig");
 const names = @import("names.zig");
 const answer = @import("answer.zig");
 const sync = @import("sync.zig");
+const log = @import("log.zig");
 
 pub const path_bytes_max = 4096;
 pub const path_entries_max = 256;
 pub const env_entries_max = 8192;
 const reap_poll_ms = 5;
+/// How often the reader checks whether the child has exited while its pipe stays open.
+const exit_check_ms = 20;
 
 pub const Failure = enum {
     no_binary,
@@ -74,14 +79,15 @@ pub fn run(
         } };
     };
     _ = sys.close(write_end);
-    const read = read_all(fds[0], buffer, deadline_ms);
+    const read = read_answer(fds[0], pid, buffer, deadline_ms);
     _ = sys.close(fds[0]);
     if (read.failure) |failure| {
         _ = sys.kill(-pid, sys.SIGKILL);
-        _ = reap(pid, sys.now_ms() + 1000);
+        if (read.exit_code == null) _ = reap(pid, sys.now_ms() + 1000);
         return .{ .failure = failure };
     }
-    const exit_code = reap(pid, deadline_ms) orelse return .{ .failure = .timeout };
+    const exit_code = read.exit_code orelse
+        reap(pid, deadline_ms) orelse return .{ .failure = .timeout };
     if (exit_code > 0) return .{ .failure = .exit_status, .exit_code = exit_code, .len = read.len };
     return .{ .failure = null, .len = read.len, .exit_code = exit_code };
 }
@@ -120,6 +126,15 @@ fn spawn(path: [:0]const u8, tunnel: *const names.TunnelId, write_end: c_int) Sp
         sys.O_RDONLY,
         0,
     ) != 0;
+    if (!log.enabled()) {
+        failed = failed or sys.posix_spawn_file_actions_addopen(
+            &actions,
+            2,
+            "/dev/null",
+            sys.O_WRONLY,
+            0,
+        ) != 0;
+    }
     // The program may block signals (the JVM does); the binary starts with none blocked.
     failed = failed or sys.sigemptyset(&mask) != 0;
     failed = failed or sys.posix_spawnattr_setsigmask(&attr, &mask) != 0;
@@ -159,31 +174,90 @@ fn child_environment() ?[*:null]const ?[*:0]const u8 {
     return @ptrCast(&env_entries);
 }
 
-const ReadResult = struct { failure: ?Failure, len: usize };
+const ReadResult = struct {
+    failure: ?Failure,
+    len: usize,
+    /// Set when the child was reaped while reading.
+    exit_code: ?c_int = null,
+};
 
-fn read_all(fd: c_int, buffer: *[answer.answer_bytes_max]u8, deadline_ms: u64) ReadResult {
-    var len: usize = 0;
-    var rounds: u32 = 0;
-    while (rounds < answer.answer_bytes_max + 64) : (rounds += 1) {
-        const left_ms = sys.remaining_ms(deadline_ms);
-        if (left_ms == 0) return .{ .failure = .timeout, .len = len };
-        var poll_fd = [1]sys.pollfd{.{ .fd = fd, .events = sys.POLLIN, .revents = 0 }};
-        const ready = sys.poll(&poll_fd, 1, left_ms);
-        if (ready == 0) return .{ .failure = .timeout, .len = len };
-        if (ready < 0) {
-            if (sys.errno() == sys.EINTR) continue;
-            return .{ .failure = .io_error, .len = len };
-        }
-        if (len == buffer.len) return .{ .failure = .output_too_long, .len = len };
-        const rc = sys.read(fd, buffer[len..].ptr, buffer.len - len);
-        if (rc == 0) return .{ .failure = null, .len = len };
-        if (rc < 0) {
-            if (sys.errno() == sys.EINTR or sys.errno() == sys.EAGAIN) continue;
-            return .{ .failure = .io_error, .len = len };
-        }
-        len += @intCast(rc);
+/// Reads the child's answer until its pipe closes or the child has exited (then what is
+/// already in the pipe is taken, and nothing more is waited for).
+fn read_answer(
+    fd: c_int,
+    pid: sys.pid_t,
+    buffer: *[answer.answer_bytes_max]u8,
+    deadline_ms: u64,
+) ReadResult {
+    const flags = sys.fcntl(fd, sys.F_GETFL);
+    if (flags < 0 or sys.fcntl(fd, sys.F_SETFL, flags | sys.O_NONBLOCK) != 0) {
+        return .{ .failure = .io_error, .len = 0 };
     }
-    return .{ .failure = .io_error, .len = len };
+    var result: ReadResult = .{ .failure = null, .len = 0 };
+    // Each round waits at most exit_check_ms, so this bounds the whole wait as well.
+    const rounds_max = lookup_timeout_rounds_max;
+    var rounds: u32 = 0;
+    while (rounds < rounds_max) : (rounds += 1) {
+        const left_ms = sys.remaining_ms(deadline_ms);
+        if (left_ms == 0) return .{ .failure = .timeout, .len = result.len };
+        var poll_fd = [1]sys.pollfd{.{ .fd = fd, .events = sys.POLLIN, .revents = 0 }};
+        const ready = sys.poll(&poll_fd, 1, @min(left_ms, exit_check_ms));
+        if (ready < 0 and sys.errno() != sys.EINTR) return .{ .failure = .io_error, .len = result.len };
+        if (ready > 0) {
+            switch (take(fd, buffer, &result)) {
+                .more => continue,
+                .end => return result,
+                .failed => return result,
+            }
+        }
+        if (ready != 0) continue;
+        // Quiet for a while: has the child exited with a grandchild holding the pipe?
+        const code = exited(pid) orelse continue;
+        result.exit_code = code;
+        _ = take(fd, buffer, &result);
+        return result;
+    }
+    return .{ .failure = .timeout, .len = result.len };
+}
+
+const lookup_timeout_rounds_max = @import("conf.zig").lookup_timeout_max_ms / exit_check_ms + 1_000;
+
+const Taken = enum { more, end, failed };
+
+/// Reads what the pipe holds now into buffer after result.len.
+fn take(fd: c_int, buffer: *[answer.answer_bytes_max]u8, result: *ReadResult) Taken {
+    var reads: u32 = 0;
+    while (reads < answer.answer_bytes_max + 1) : (reads += 1) {
+        if (result.len == buffer.len) {
+            result.failure = .output_too_long;
+            return .failed;
+        }
+        const rc = sys.read(fd, buffer[result.len..].ptr, buffer.len - result.len);
+        if (rc == 0) return .end;
+        if (rc < 0) {
+            if (sys.errno() == sys.EINTR) continue;
+            if (sys.errno() == sys.EAGAIN) return .more;
+            result.failure = .io_error;
+            return .failed;
+        }
+        result.len += @intCast(rc);
+    }
+    return .more;
+}
+
+/// The child's exit code (a signal counts as 128 + n) when it has exited, 0 when someone
+/// else reaped it, null while it runs.
+fn exited(pid: sys.pid_t) ?c_int {
+    var status: c_int = 0;
+    const rc = sys.waitpid(pid, &status, sys.WNOHANG);
+    if (rc == pid) return exit_code_of(status);
+    if (rc < 0 and sys.errno() == sys.ECHILD) return null; // Judged by the pipe alone.
+    return null;
+}
+
+fn exit_code_of(status: c_int) c_int {
+    if (status & 0x7f == 0) return (status >> 8) & 0xff;
+    return 128 + (status & 0x7f);
 }
 
 /// Waits for the child until deadline_ms, then kills it. Returns its exit code (a signal
@@ -194,10 +268,7 @@ fn reap(pid: sys.pid_t, deadline_ms: u64) ?c_int {
     while (rounds < 100_000) : (rounds += 1) {
         var status: c_int = 0;
         const rc = sys.waitpid(pid, &status, sys.WNOHANG);
-        if (rc == pid) {
-            if (status & 0x7f == 0) return (status >> 8) & 0xff;
-            return 128 + (status & 0x7f);
-        }
+        if (rc == pid) return exit_code_of(status);
         if (rc < 0) {
             if (sys.errno() == sys.EINTR) continue;
             return 0; // ECHILD: the program reaped it; judge by the output.

@@ -1,12 +1,15 @@
-//! The listening side's GSA1 handshakes in progress: connections accept() has taken from
-//! the kernel and sent a HELLO, whose PROOF has not fully arrived yet.
+//! The listening side's peers between the kernel's backlog and the program: connections
+//! accept() has taken from the kernel and sent a HELLO, whose PROOF has not fully arrived
+//! yet (waiting), and connections that passed GSA1 and wait for the program's next
+//! accept() (passed).
 //!
 //! One fixed table per process, guarded by fd_table.lock (which init.zig's fork handlers
 //! already take and reset). Each entry belongs to a listener (its fd and local port: a
-//! listener's number can be reused, close() is not hooked) and has a deadline. When the
-//! table is full the oldest entry makes room: a silent peer loses its place, a good client
-//! that keeps arriving wins. The PROOF may arrive in pieces; each entry keeps its own.
-//! The table never touches a socket: callers close what it hands back.
+//! listener's number can be reused, close() is not hooked). A waiting entry has a
+//! deadline. When the table is full the oldest waiting entry makes room: a silent peer
+//! loses its place, a good client that keeps arriving wins; a passed peer is never
+//! dropped for a new one. The PROOF may arrive in pieces; each entry keeps its own. The
+//! table never touches a socket: callers close what it hands back.
 
 const std = @import("std");
 const assert = std.debug.assert;
@@ -32,6 +35,8 @@ pub const Handshake = struct {
     nc: gsa1.Nonce,
     proof: [gsa1.proof_size]u8 = undefined,
     proof_len: u8 = 0,
+    /// Passed GSA1 (or needs none): waits for the program's accept().
+    passed: bool = false,
 
     /// The part of the PROOF still missing.
     pub fn missing(handshake: *Handshake) []u8 {
@@ -62,22 +67,31 @@ pub const Table = struct {
     sequences: [handshakes_max]u64 = @splat(0),
     sequence_last: u64 = 0,
 
-    /// Adds handshake. When the table is full the oldest entry is dropped to make room
-    /// and returned: its socket is the caller's to close.
-    pub fn add(table: *Table, handshake: Handshake) ?Handshake {
+    pub const Added = union(enum) {
+        added,
+        /// The oldest waiting entry, dropped to make room: its socket is the caller's.
+        dropped: Handshake,
+        /// Every entry has passed and waits for accept(): nothing was added.
+        full,
+    };
+
+    /// Adds handshake, making room by dropping the oldest waiting entry when needed.
+    pub fn add(table: *Table, handshake: Handshake) Added {
         assert(handshake.fd >= 0);
-        assert(handshake.proof_len == 0);
-        var oldest: usize = 0;
+        assert(handshake.proof_len == 0 or handshake.passed);
+        var oldest: ?usize = null;
         for (table.sequences, 0..) |sequence, index| {
             if (sequence == 0) {
                 table.put(index, handshake);
-                return null;
+                return .added;
             }
-            if (sequence < table.sequences[oldest]) oldest = index;
+            if (table.entries[index].passed) continue;
+            if (oldest == null or sequence < table.sequences[oldest.?]) oldest = index;
         }
-        const dropped = table.entries[oldest];
-        table.put(oldest, handshake);
-        return dropped;
+        const index = oldest orelse return .full;
+        const dropped = table.entries[index];
+        table.put(index, handshake);
+        return .{ .dropped = dropped };
     }
 
     fn put(table: *Table, index: usize, handshake: Handshake) void {
@@ -103,12 +117,12 @@ pub const Table = struct {
         return entry.*;
     }
 
-    /// Removes the entries whose deadline has passed, putting their fds into fds; returns
-    /// how many (fds has room for every entry).
+    /// Removes the waiting entries whose deadline has passed, putting their fds into fds;
+    /// returns how many (fds has room for every entry).
     pub fn take_expired(table: *Table, now_ms: u64, fds: *[handshakes_max]c_int) u32 {
         var taken: u32 = 0;
         for (table.entries, &table.sequences) |entry, *sequence| {
-            if (sequence.* == 0 or entry.deadline_ms > now_ms) continue;
+            if (sequence.* == 0 or entry.passed or entry.deadline_ms > now_ms) continue;
             sequence.* = 0;
             fds[taken] = entry.fd;
             taken += 1;
@@ -117,11 +131,11 @@ pub const Table = struct {
         return taken;
     }
 
-    /// Removes and returns an entry of the listener whose PROOF is whole, oldest first.
-    pub fn take_complete(table: *Table, listener_fd: c_int, port: u16) ?Handshake {
+    /// Removes and returns the listener's oldest passed peer.
+    pub fn take_passed(table: *Table, listener_fd: c_int, port: u16) ?Handshake {
         var found: ?usize = null;
         for (table.entries, table.sequences, 0..) |entry, sequence, index| {
-            if (sequence == 0 or !entry.complete()) continue;
+            if (sequence == 0 or !entry.passed) continue;
             if (!entry.belongs_to(listener_fd, port)) continue;
             if (found == null or sequence < table.sequences[found.?]) found = index;
         }
@@ -130,24 +144,59 @@ pub const Table = struct {
         return table.entries[index];
     }
 
-    /// Fills fds with the listener's entries still waiting for bytes; returns how many
-    /// and, through deadline_ms, the nearest of their deadlines (unchanged when none).
-    pub fn waiting(
-        table: *const Table,
-        listener_fd: c_int,
-        port: u16,
-        fds: *[handshakes_max]c_int,
-        deadline_ms: *u64,
-    ) u32 {
+    /// How many passed peers of the listener wait for accept().
+    pub fn count_passed(table: *const Table, listener_fd: c_int, port: u16) u32 {
+        var total: u32 = 0;
+        for (table.entries, table.sequences) |entry, sequence| {
+            if (sequence == 0 or !entry.passed) continue;
+            total += @intFromBool(entry.belongs_to(listener_fd, port));
+        }
+        return total;
+    }
+
+    /// Fills fds with every entry still waiting for PROOF bytes; returns how many and,
+    /// through deadline_ms, the nearest of their deadlines (unchanged when none).
+    pub fn waiting(table: *const Table, fds: *[handshakes_max]c_int, deadline_ms: *u64) u32 {
         var taken: u32 = 0;
         for (table.entries, table.sequences) |entry, sequence| {
-            if (sequence == 0 or entry.complete()) continue;
-            if (!entry.belongs_to(listener_fd, port)) continue;
+            if (sequence == 0 or entry.passed) continue;
             fds[taken] = entry.fd;
             taken += 1;
             deadline_ms.* = @min(deadline_ms.*, entry.deadline_ms);
         }
         assert(taken <= handshakes_max);
+        return taken;
+    }
+
+    /// One passed entry per listener that has any, into out; returns how many.
+    pub fn passed_listeners(table: *const Table, out: *[handshakes_max]Handshake) u32 {
+        var count_out: u32 = 0;
+        for (table.entries, table.sequences) |entry, sequence| {
+            if (sequence == 0 or !entry.passed) continue;
+            const seen = for (out[0..count_out]) |known| {
+                if (known.belongs_to(entry.listener_fd, entry.listener_port)) break true;
+            } else false;
+            if (seen) continue;
+            out[count_out] = entry;
+            count_out += 1;
+        }
+        return count_out;
+    }
+
+    /// Removes every entry of the listener (its socket is gone), fds into fds.
+    pub fn take_listener(
+        table: *Table,
+        listener_fd: c_int,
+        port: u16,
+        fds: *[handshakes_max]c_int,
+    ) u32 {
+        var taken: u32 = 0;
+        for (table.entries, &table.sequences) |entry, *sequence| {
+            if (sequence.* == 0 or !entry.belongs_to(listener_fd, port)) continue;
+            sequence.* = 0;
+            fds[taken] = entry.fd;
+            taken += 1;
+        }
         return taken;
     }
 
@@ -181,52 +230,60 @@ fn example(fd: c_int, listener_fd: c_int, deadline_ms: u64) Handshake {
     };
 }
 
-test "a full table drops its oldest entry for a new one" {
+test "a full table drops its oldest waiting entry for a new one, never a passed one" {
     var table: Table = .{};
     for (0..handshakes_max) |index| {
-        try testing.expect(table.add(example(@intCast(index + 10), 3, 1000)) == null);
+        try testing.expect(table.add(example(@intCast(index + 10), 3, 1000)) == .added);
     }
     try testing.expectEqual(@as(u32, handshakes_max), table.count());
-    const first = table.add(example(900, 3, 1000)) orelse return error.TestExpectedDrop;
-    try testing.expectEqual(@as(c_int, 10), first.fd);
-    const second = table.add(example(901, 3, 1000)) orelse return error.TestExpectedDrop;
-    try testing.expectEqual(@as(c_int, 11), second.fd);
+    try testing.expectEqual(@as(c_int, 10), table.add(example(900, 3, 1000)).dropped.fd);
+    try testing.expectEqual(@as(c_int, 11), table.add(example(901, 3, 1000)).dropped.fd);
     try testing.expectEqual(@as(u32, handshakes_max), table.count());
     try testing.expect(table.find(10) == null);
     try testing.expect(table.find(900) != null);
     // A slot freed in the middle is reused before anything is dropped.
     _ = table.remove(table.find(100).?);
-    try testing.expect(table.add(example(902, 3, 1000)) == null);
-    const third = table.add(example(903, 3, 1000)) orelse return error.TestExpectedDrop;
-    try testing.expectEqual(@as(c_int, 12), third.fd);
+    try testing.expect(table.add(example(902, 3, 1000)) == .added);
+    // The oldest (12) has passed: the next oldest waiting one (13) goes instead.
+    table.find(12).?.passed = true;
+    try testing.expectEqual(@as(c_int, 13), table.add(example(903, 3, 1000)).dropped.fd);
+    // All passed: nothing is dropped, the newcomer is refused.
+    for (&table.entries, table.sequences) |*entry, sequence| {
+        if (sequence != 0) entry.passed = true;
+    }
+    try testing.expect(table.add(example(904, 3, 1000)) == .full);
+    try testing.expectEqual(@as(u32, handshakes_max), table.count_passed(3, 8000));
 }
 
-test "entries expire at their deadline and only then" {
+test "waiting entries expire at their deadline and only then; passed ones wait for accept" {
     var table: Table = .{};
     _ = table.add(example(5, 3, 100));
     _ = table.add(example(6, 3, 200));
     _ = table.add(example(7, 4, 300));
+    _ = table.add(example(8, 4, 50));
+    table.find(8).?.passed = true;
     var fds: [handshakes_max]c_int = undefined;
     try testing.expectEqual(@as(u32, 0), table.take_expired(99, &fds));
     try testing.expectEqual(@as(u32, 2), table.take_expired(200, &fds));
     try testing.expectEqual(@as(c_int, 5), fds[0]);
     try testing.expectEqual(@as(c_int, 6), fds[1]);
-    try testing.expectEqual(@as(u32, 1), table.count());
+    try testing.expectEqual(@as(u32, 2), table.count());
+    try testing.expect(table.take_passed(3, 8000) == null);
+    try testing.expectEqual(@as(c_int, 8), table.take_passed(4, 8000).?.fd);
     try testing.expectEqual(@as(u32, 1), table.clear(&fds));
     try testing.expectEqual(@as(c_int, 7), fds[0]);
     try testing.expectEqual(@as(u32, 0), table.count());
 }
 
-test "a PROOF arriving in pieces completes once whole, per listener" {
+test "a PROOF arriving in pieces completes once whole; passed peers go out oldest first" {
     var table: Table = .{};
     _ = table.add(example(5, 3, 100));
-    _ = table.add(example(6, 3, 100));
+    _ = table.add(example(6, 3, 90));
     _ = table.add(example(7, 4, 100));
     var fds: [handshakes_max]c_int = undefined;
     var deadline_ms: u64 = std.math.maxInt(u64);
-    try testing.expectEqual(@as(u32, 2), table.waiting(3, 8000, &fds, &deadline_ms));
-    try testing.expectEqual(@as(u64, 100), deadline_ms);
-    try testing.expectEqual(@as(u32, 0), table.waiting(3, 8001, &fds, &deadline_ms));
+    try testing.expectEqual(@as(u32, 3), table.waiting(&fds, &deadline_ms));
+    try testing.expectEqual(@as(u64, 90), deadline_ms);
 
     const entry = table.find(6).?;
     const pieces = [_]usize{ 1, 36, 62 };
@@ -235,17 +292,19 @@ test "a PROOF arriving in pieces completes once whole, per listener" {
         try testing.expect(!entry.received(piece));
     }
     try testing.expectEqual(@as(usize, 1), entry.missing().len);
-    try testing.expect(table.take_complete(3, 8000) == null);
     entry.missing()[0] = 0xcd;
     try testing.expect(entry.received(1));
     try testing.expectEqual(@as(usize, 0), entry.missing().len);
-    // A whole PROOF no longer waits for bytes, and only its own listener takes it.
-    try testing.expectEqual(@as(u32, 1), table.waiting(3, 8000, &fds, &deadline_ms));
-    try testing.expect(table.take_complete(4, 8000) == null);
-    const done = table.take_complete(3, 8000) orelse return error.TestExpectedComplete;
+    entry.passed = true;
+    table.find(5).?.passed = true;
+    try testing.expectEqual(@as(u32, 1), table.waiting(&fds, &deadline_ms));
+    var listeners: [handshakes_max]Handshake = undefined;
+    try testing.expectEqual(@as(u32, 1), table.passed_listeners(&listeners));
+    try testing.expectEqual(@as(u32, 2), table.count_passed(3, 8000));
+    try testing.expectEqual(@as(c_int, 5), table.take_passed(3, 8000).?.fd);
+    const done = table.take_passed(3, 8000) orelse return error.TestExpectedPassed;
     try testing.expectEqual(@as(c_int, 6), done.fd);
-    try testing.expectEqual(@as(u8, 0xab), done.proof[0]);
     try testing.expectEqual(@as(u8, 0xcd), done.proof[gsa1.proof_size - 1]);
-    try testing.expect(table.find(6) == null);
-    try testing.expectEqual(@as(u32, 2), table.count());
+    try testing.expectEqual(@as(u32, 1), table.take_listener(4, 8000, &fds));
+    try testing.expectEqual(@as(u32, 0), table.count());
 }

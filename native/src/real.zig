@@ -18,7 +18,15 @@ pub const GetAddrInfo = *const fn (
     ?*const sys.addrinfo,
     ?*?*sys.addrinfo,
 ) callconv(.c) c_int;
-pub const FreeAddrInfo = *const fn (?*sys.addrinfo) callconv(.c) void;
+pub const SendTo = *const fn (
+    c_int,
+    ?*const anyopaque,
+    usize,
+    c_int,
+    ?*const sys.sockaddr,
+    sys.socklen_t,
+) callconv(.c) isize;
+pub const SendMsg = *const fn (c_int, ?*const sys.msghdr, c_int) callconv(.c) isize;
 pub const GetHostByName = *const fn (?[*:0]const u8) callconv(.c) ?*sys.hostent;
 pub const GetHostByName2 = *const fn (?[*:0]const u8, c_int) callconv(.c) ?*sys.hostent;
 pub const GetHostByNameR = *const fn (
@@ -42,7 +50,8 @@ const symbols = [_]Symbol{
     .{ .name = "accept", .required = true },
     .{ .name = "accept4", .required = false },
     .{ .name = "getaddrinfo", .required = true },
-    .{ .name = "freeaddrinfo", .required = true },
+    .{ .name = "sendto", .required = true },
+    .{ .name = "sendmsg", .required = true },
     .{ .name = "gethostbyname", .required = false },
     .{ .name = "gethostbyname2", .required = false },
     .{ .name = "gethostbyname_r", .required = false },
@@ -54,7 +63,8 @@ pub const Functions = struct {
     accept: ?Accept = null,
     accept4: ?Accept4 = null,
     getaddrinfo: ?GetAddrInfo = null,
-    freeaddrinfo: ?FreeAddrInfo = null,
+    sendto: ?SendTo = null,
+    sendmsg: ?SendMsg = null,
     gethostbyname: ?GetHostByName = null,
     gethostbyname2: ?GetHostByName2 = null,
     gethostbyname_r: ?GetHostByNameR = null,

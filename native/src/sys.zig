@@ -28,6 +28,8 @@ pub const IPPROTO_IPV6: c_int = 41;
 pub const IPV6_V6ONLY: c_int = 26;
 pub const MSG_DONTWAIT: c_int = 0x40;
 pub const MSG_NOSIGNAL: c_int = 0x4000;
+pub const MSG_FASTOPEN: c_int = 0x20000000;
+pub const SO_ACCEPTCONN: c_int = 30;
 pub const SHUT_RDWR: c_int = 2;
 
 pub const F_GETFD: c_int = 1;
@@ -43,6 +45,7 @@ pub const O_TRUNC: c_int = 0o1000;
 pub const O_APPEND: c_int = 0o2000;
 pub const O_NONBLOCK: c_int = 0o4000;
 pub const O_CLOEXEC: c_int = 0o2000000;
+pub const O_NOFOLLOW: c_int = 0o400000;
 
 pub const POLLIN: c_short = 0x1;
 pub const POLLOUT: c_short = 0x4;
@@ -50,6 +53,9 @@ pub const POLLERR: c_short = 0x8;
 pub const POLLHUP: c_short = 0x10;
 
 pub const SIGKILL: c_int = 9;
+pub const SIG_BLOCK: c_int = 0;
+pub const SIG_SETMASK: c_int = 2;
+pub const PTHREAD_CREATE_DETACHED: c_int = 1;
 pub const WNOHANG: c_int = 1;
 pub const CLOCK_REALTIME: c_int = 0;
 pub const CLOCK_MONOTONIC: c_int = 1;
@@ -63,6 +69,8 @@ pub const EINVAL: c_int = 22;
 pub const ERANGE: c_int = 34;
 pub const ENOSYS: c_int = 38;
 pub const EAFNOSUPPORT: c_int = 97;
+pub const ENETUNREACH: c_int = 101;
+pub const EHOSTUNREACH: c_int = 113;
 pub const ECONNABORTED: c_int = 103;
 pub const ETIMEDOUT: c_int = 110;
 pub const ECONNREFUSED: c_int = 111;
@@ -105,6 +113,11 @@ comptime {
     std.debug.assert(IPV6_V6ONLY == linux.IPV6.V6ONLY);
     std.debug.assert(MSG_NOSIGNAL == linux.MSG.NOSIGNAL);
     std.debug.assert(MSG_DONTWAIT == linux.MSG.DONTWAIT);
+    std.debug.assert(MSG_FASTOPEN == linux.MSG.FASTOPEN);
+    std.debug.assert(SO_ACCEPTCONN == linux.SO.ACCEPTCONN);
+    std.debug.assert(O_NOFOLLOW == 1 << @bitOffsetOf(linux.O, "NOFOLLOW"));
+    std.debug.assert(EHOSTUNREACH == @backingInt(linux.E.HOSTUNREACH));
+    std.debug.assert(ENETUNREACH == @backingInt(linux.E.NETUNREACH));
     std.debug.assert(F_GETFL == linux.F.GETFL);
     std.debug.assert(F_SETFD == linux.F.SETFD);
     std.debug.assert(F_DUPFD_CLOEXEC == linux.F.DUPFD_CLOEXEC);
@@ -190,6 +203,22 @@ pub const timespec = extern struct {
     nsec: isize,
 };
 
+/// glibc's struct msghdr.
+pub const msghdr = extern struct {
+    name: ?*anyopaque,
+    namelen: socklen_t,
+    iov: ?*anyopaque,
+    iovlen: usize,
+    control: ?*anyopaque,
+    controllen: usize,
+    flags: c_int,
+};
+
+pub const pthread_t = c_ulong;
+/// glibc's pthread_attr_t is 56 bytes on x86_64 and 64 on aarch64.
+pub const pthread_attr_t = extern struct {
+    storage: [64]u8 align(8) = @splat(0),
+};
 pub const pthread_mutex_t = std.c.pthread_mutex_t;
 pub const pthread_cond_t = std.c.pthread_cond_t;
 pub const pthread_once_t = c_int;
@@ -229,6 +258,7 @@ pub extern "c" fn poll(fds: [*]pollfd, count: c_ulong, timeout_ms: c_int) c_int;
 pub extern "c" fn clock_gettime(clock: c_int, ts: *timespec) c_int;
 pub extern "c" fn nanosleep(request: *const timespec, remain: ?*timespec) c_int;
 pub extern "c" fn getpid() pid_t;
+pub extern "c" fn getuid() c_uint;
 pub extern "c" fn kill(pid: pid_t, signal: c_int) c_int;
 pub extern "c" fn waitpid(pid: pid_t, status: ?*c_int, options: c_int) pid_t;
 
@@ -277,6 +307,18 @@ pub extern "c" fn pthread_cond_timedwait(
 ) c_int;
 
 pub extern "c" fn sigemptyset(set: *sigset_t) c_int;
+pub extern "c" fn sigfillset(set: *sigset_t) c_int;
+pub extern "c" fn pthread_sigmask(how: c_int, set: ?*const sigset_t, old: ?*sigset_t) c_int;
+pub extern "c" fn pthread_attr_init(attr: *pthread_attr_t) c_int;
+pub extern "c" fn pthread_attr_destroy(attr: *pthread_attr_t) c_int;
+pub extern "c" fn pthread_attr_setstacksize(attr: *pthread_attr_t, size: usize) c_int;
+pub extern "c" fn pthread_attr_setdetachstate(attr: *pthread_attr_t, state: c_int) c_int;
+pub extern "c" fn pthread_create(
+    thread: *pthread_t,
+    attr: ?*const pthread_attr_t,
+    start: *const fn (?*anyopaque) callconv(.c) ?*anyopaque,
+    arg: ?*anyopaque,
+) c_int;
 pub extern "c" fn posix_spawn_file_actions_init(actions: *posix_spawn_file_actions_t) c_int;
 pub extern "c" fn posix_spawn_file_actions_destroy(actions: *posix_spawn_file_actions_t) c_int;
 pub extern "c" fn posix_spawn_file_actions_adddup2(

@@ -8,7 +8,9 @@ test {
     _ = @import("conf.zig");
     _ = @import("log.zig");
     _ = @import("fd_table.zig");
-    _ = @import("allocations.zig");
+    _ = @import("pool.zig");
+    _ = @import("wakes.zig");
+    _ = @import("pending.zig");
     _ = @import("gsa1.zig");
     _ = @import("gsa1_vectors_test.zig");
     _ = @import("handshake.zig");
