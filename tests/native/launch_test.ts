@@ -1,4 +1,4 @@
-// bin/globus-streams-launch: usage errors, refusing static binaries, the tunnel
+// bin/globus-streams-launch: usage errors, refusing static and Go binaries, the tunnel
 // check before the command starts, the environment it hands the command, the release
 // layout, and one run through an access point.
 import assert from "node:assert/strict";
@@ -324,4 +324,89 @@ Deno.test("the launcher checks the tunnel with the real binary before it starts 
   const refreshed = await run(launcher, [world.tunnelId, "true"], { env: launchEnv("initiator") });
   assert.equal(refreshed.code, 0, refreshed.stderr);
   assert.ok(Number(await confValue("initiator", "update_time")) > 0, "the check refreshed it");
+});
+
+const goTool = "/usr/local/go/bin/go";
+
+/** Builds a Go program that resolves and dials, in dir; argv for `go build` after "build". */
+async function buildGo(dir: string, name: string, cgo: boolean, flags: string[] = []) {
+  const built = await run(goTool, ["build", ...flags, "-o", `${dir}/${name}`, `${dir}/dial.go`], {
+    cwd: dir,
+    timeoutMs: 300_000,
+    // Nothing from $HOME or the network: a cache and GOPATH of the test's own.
+    env: {
+      HOME: dir,
+      GOCACHE: `${dir}/go-cache`,
+      GOPATH: `${dir}/go-path`,
+      GOTOOLCHAIN: "local",
+      GOPROXY: "off",
+      GOFLAGS: "",
+      GO111MODULE: "",
+      CGO_ENABLED: cgo ? "1" : "0",
+    },
+  });
+  assert.equal(built.code, 0, built.stderr);
+  return `${dir}/${name}`;
+}
+
+/** The ELF's program interpreter (PT_INTERP), or undefined for a static binary. */
+async function interpreterOf(path: string): Promise<string | undefined> {
+  const headers = await run("readelf", ["-l", "-W", path]);
+  assert.equal(headers.code, 0, headers.stderr);
+  return /Requesting program interpreter: ([^\]]+)\]/.exec(headers.stdout)?.[1];
+}
+
+const hasGo = await Deno.stat(goTool).then(() => true, () => false);
+if (!hasGo) console.error(`launch_test.ts: no Go toolchain at ${goTool}: the Go test is skipped`);
+
+Deno.test("the launcher refuses Go programs, dynamically or statically linked", {
+  ignore: !hasGo,
+}, async () => {
+  await buildLibrary();
+  const dir = await Deno.makeTempDir({ prefix: "gs-launch-go-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/dial.go`,
+      [
+        "package main",
+        "",
+        'import (\n\t"fmt"\n\t"net"\n\t"os"\n)',
+        "",
+        "func main() {",
+        '\tconn, err := net.Dial("tcp", os.Args[1])',
+        "\tif err == nil {\n\t\tconn.Close()\n\t}",
+        '\tfmt.Println("dialled:", err)',
+        "}",
+        "",
+      ].join("\n"),
+    );
+    const dynamic = await buildGo(dir, "dial-dynamic", true);
+    const stripped = await buildGo(dir, "dial-stripped", true, ["-ldflags=-s -w"]);
+    const statik = await buildGo(dir, "dial-static", false);
+    assert.match((await interpreterOf(dynamic)) ?? "", /ld-linux/, "cgo: dynamically linked");
+    assert.match((await interpreterOf(stripped)) ?? "", /ld-linux/);
+    assert.equal(await interpreterOf(statik), undefined, "CGO_ENABLED=0: statically linked");
+    // The programs work: not refused for being broken.
+    const direct = await run(dynamic, ["127.0.0.1:1"]);
+    assert.match(direct.stdout, /^dialled: dial tcp 127\.0\.0\.1:1: connect: connection refused/);
+
+    for (const program of [dynamic, stripped, statik]) {
+      const result = await run(launcher, [tunnelId, program, `globus.${tunnelId}:80`], { env });
+      assert.equal(result.code, 1, `${program}: ${result.stderr}`);
+      assert.equal(result.stdout, "", "not run");
+      assert.equal(
+        result.stderr,
+        `globus-streams-launch: cannot preload into '${program}': it is a Go program, which ` +
+          `resolves names and connects without libc; use 'globus-streams forward' ` +
+          `(or connect/expose) instead\n`,
+      );
+    }
+    // A C program that merely links the same libc is not mistaken for Go.
+    const python = await run(launcher, ["--no-check", tunnelId, "python3", "-c", "print(1)"], {
+      env,
+    });
+    assert.equal(python.code, 0, python.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
