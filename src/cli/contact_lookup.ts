@@ -11,6 +11,7 @@ import {
   UsageError,
 } from "./_command.ts";
 import type { CliDeps } from "./_deps.ts";
+import { ExitCode } from "./mod.ts";
 import {
   type Conf,
   ConfError,
@@ -21,7 +22,7 @@ import {
   withValues,
 } from "../conf/mod.ts";
 import { formatContact } from "../contact/mod.ts";
-import type { Tunnel } from "../globus/mod.ts";
+import type { GlobusApiError, Tunnel } from "../globus/mod.ts";
 
 /** The TUNNEL_ID positional (or another id at index), checked and lower-cased. */
 export function tunnelIdArg(args: ParsedArgs, index = 0, what = "tunnel id"): string {
@@ -93,6 +94,104 @@ export function refreshConf(
   });
 }
 
+/** Seconds a stale contact is answered for when the service cannot say a newer one. */
+export const STALE_FALLBACK_TTL_SECONDS = 5;
+
+/** The library's default and largest GLOBUS_STREAMS_LOOKUP_TIMEOUT, in ms (native/src/conf.zig). */
+const LIBRARY_LOOKUP_TIMEOUT_MS = 15_000;
+const LIBRARY_LOOKUP_TIMEOUT_MAX_MS = 600_000;
+
+/**
+ * Whether a failed refresh says only that the service cannot answer now (unreachable,
+ * too slow, failing, or asking us to slow down), so that the stored contact, valid a
+ * moment ago, is the best answer. A 404 (the tunnel is gone), refused credentials or a
+ * malformed answer say something definite and stay errors.
+ */
+export function serviceUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error) || error.name !== "GlobusApiError") return false;
+  const { kind, status } = error as GlobusApiError;
+  return kind === "network" || (kind === "api" && (status >= 500 || status === 429));
+}
+
+/** A conf to answer with now and for how many whole seconds. */
+export interface CurrentConf {
+  conf: Conf;
+  ttlSeconds: number;
+  /** Why the stored contact is used although stale; undefined when it is fresh. */
+  fallback?: string;
+}
+
+/** Thrown by withDeadline; never leaves this module. */
+class DeadlineMarker extends Error {}
+
+/** work, or a DeadlineMarker after ms; work goes on (the process exits soon after). */
+async function withDeadline<T>(work: Promise<T>, ms: number | undefined): Promise<T> {
+  if (ms === undefined) return await work;
+  work.catch(() => {}); // a late failure has no one to tell
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineMarker()), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The contact to use now, from the conf as read: the stored one while it is fresh;
+ * else refreshed from Transfer (once, under the conf lock); and when the service cannot
+ * answer (see serviceUnavailable) or not within deadlineMs, the stored one for
+ * STALE_FALLBACK_TTL_SECONDS, with the reason. Any other failure is thrown.
+ */
+export async function currentConf(
+  store: ConfStore,
+  tunnelId: string,
+  stored: Conf,
+  options: { deps: CliDeps; deadlineMs?: number },
+): Promise<CurrentConf> {
+  const { deps } = options;
+  let conf = stored;
+  if (freshFor(conf.values, deps.now()) <= 0) {
+    try {
+      conf = await withDeadline(
+        refreshConf(store, tunnelId, { deps, onlyIfStale: true }),
+        options.deadlineMs,
+      );
+    } catch (error) {
+      const late = error instanceof DeadlineMarker;
+      const reason = late
+        ? `the service did not answer within ${Math.round(options.deadlineMs! / 100) / 10} s`
+        : (error as Error).message.replace(/\s*\n\s*/g, " ");
+      if (late && stored.values.connectorContactString === undefined) {
+        throw new CommandError(`Cannot refresh tunnel ${tunnelId}: ${reason}`, {
+          exitCode: ExitCode.unreachable,
+        });
+      }
+      if (stored.values.connectorContactString === undefined) throw error;
+      if (!late && !serviceUnavailable(error)) throw error;
+      return { conf: stored, ttlSeconds: STALE_FALLBACK_TTL_SECONDS, fallback: reason };
+    }
+  }
+  // Whole seconds the answer stays fresh; at least 1 so a caller can always cache it.
+  return { conf, ttlSeconds: Math.max(1, Math.floor(freshFor(conf.values, deps.now()))) };
+}
+
+/**
+ * How long contact-lookup may spend refreshing: two thirds of the library's lookup
+ * timeout (GLOBUS_STREAMS_LOOKUP_TIMEOUT, which the library's child inherits), so that
+ * the stale fallback reaches the library before it gives up on the child.
+ */
+export function refreshDeadlineMs(env: (name: string) => string | undefined): number {
+  const text = env("GLOBUS_STREAMS_LOOKUP_TIMEOUT")?.trim() ?? "";
+  const ms = /^\d{1,9}$/.test(text) && Number(text) >= 1 &&
+      Number(text) <= LIBRARY_LOOKUP_TIMEOUT_MAX_MS
+    ? Number(text)
+    : LIBRARY_LOOKUP_TIMEOUT_MS;
+  return Math.max(100, Math.floor(ms * 2 / 3));
+}
+
 const formats = ["plain", "preload", "json"] as const;
 
 /** The `key=value` lines the preload library reads (see architecture.md). */
@@ -117,9 +216,16 @@ async function run(args: ParsedArgs, deps: CliDeps): Promise<number> {
   const format = formatOf(args, formats);
   const tunnelId = tunnelIdArg(args);
   const store = ConfStore.fromEnv(deps.env);
-  let conf = await readConf(store, tunnelId);
-  if (freshFor(conf.values, deps.now()) <= 0) {
-    conf = await refreshConf(store, tunnelId, { deps, onlyIfStale: true });
+  const stored = await readConf(store, tunnelId);
+  const { conf, ttlSeconds, fallback } = await currentConf(store, tunnelId, stored, {
+    deps,
+    deadlineMs: refreshDeadlineMs(deps.env),
+  });
+  if (fallback !== undefined) {
+    deps.io.stderr(
+      `globus-streams: warning: cannot refresh tunnel ${tunnelId}, ` +
+        `using the stored contact for ${ttlSeconds} s: ${fallback}\n`,
+    );
   }
   const values = conf.values;
   if (values.connectorContactString === undefined) {
@@ -128,8 +234,6 @@ async function run(args: ParsedArgs, deps: CliDeps): Promise<number> {
         `(is the tunnel ACTIVE? see 'globus-streams tunnel show ${tunnelId}')`,
     );
   }
-  // Whole seconds the answer stays fresh; at least 1 so a caller can always cache it.
-  const ttlSeconds = Math.max(1, Math.floor(freshFor(values, deps.now())));
   if (format === "plain") {
     deps.io.stdout(`${values.connectorContactString}\n`);
   } else if (format === "preload") {
@@ -162,6 +266,13 @@ export const contactLookupCommand: Command = {
     "Prints the connector contact (HOST:PORT) stored for the tunnel. When it is older than",
     "its TTL (connector_contact_string_ttl), fetches the tunnel from Transfer once, rewrites",
     "the conf file and prints the new one.",
+    "",
+    `When that fetch cannot be made (the service cannot be reached, fails with 5xx or 429,`,
+    `or gives no answer within two thirds of GLOBUS_STREAMS_LOOKUP_TIMEOUT), it prints the`,
+    `stored contact with a TTL of ${STALE_FALLBACK_TTL_SECONDS} s, says so in one line on stderr and exits 0;`,
+    "the conf file stays stale, so the next lookup asks again. Definite answers stay errors:",
+    "a tunnel Transfer does not know (404) and refused credentials (exit 4), since the",
+    "stored contact would only hide them.",
     "",
     "Formats: plain (the contact only), preload (key=value lines for the preload library,",
     "the only format that includes the LAN secret), json (no secret).",

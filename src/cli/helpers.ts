@@ -12,7 +12,7 @@ import {
 } from "./_command.ts";
 import type { CliDeps } from "./_deps.ts";
 import { ExitCode } from "./mod.ts";
-import { type Conf, ConfError, ConfStore, freshFor, type Side } from "../conf/mod.ts";
+import { type Conf, ConfError, ConfStore, type Side } from "../conf/mod.ts";
 import { CONTACT_HINT, parseContact } from "../contact/mod.ts";
 import { handshakeTimeoutMs } from "../xio/mod.ts";
 import {
@@ -23,13 +23,9 @@ import {
   type TargetLookup,
   type Totals,
 } from "../helpers/mod.ts";
-import { readConf, refreshConf, tunnelIdArg } from "./contact_lookup.ts";
+import { currentConf, readConf, tunnelIdArg } from "./contact_lookup.ts";
 
 const formats = ["plain", "json"] as const;
-
-function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ");
-}
 
 /** A conf file written for the other end of the tunnel is a conf problem, said plainly. */
 function checkSide(store: ConfStore, conf: Conf, tunnelId: string, want: Side): void {
@@ -46,30 +42,19 @@ function checkSide(store: ConfStore, conf: Conf, tunnelId: string, want: Side): 
 
 /**
  * The initiating side's target, read for every new stream: the stored contact while it
- * is fresh, else refreshed from Transfer (once, under the conf lock). When the refresh
- * fails the stored contact is used, with one warning.
+ * is fresh, else refreshed from Transfer, else (the service cannot answer) the stored
+ * one, with one warning; the same rule as contact-lookup (currentConf).
  */
 function initiatingLookup(tunnelId: string, deps: CliDeps, warn: (line: string) => void) {
   const store = ConfStore.fromEnv(deps.env);
   let warned = false;
   const lookup: TargetLookup = async () => {
-    let conf = await readConf(store, tunnelId);
-    checkSide(store, conf, tunnelId, "initiating");
-    if (freshFor(conf.values, deps.now()) <= 0) {
-      try {
-        conf = await refreshConf(store, tunnelId, { deps, onlyIfStale: true });
-      } catch (error) {
-        const name = (error as Error).name;
-        if (conf.values.connectorContactString === undefined || name === "ConfError") throw error;
-        if (!warned) {
-          warned = true;
-          warn(
-            `Cannot refresh the contact of tunnel ${tunnelId}: ${
-              oneLine(error)
-            }; using the stored one`,
-          );
-        }
-      }
+    const stored = await readConf(store, tunnelId);
+    checkSide(store, stored, tunnelId, "initiating");
+    const { conf, fallback } = await currentConf(store, tunnelId, stored, { deps });
+    if (fallback !== undefined && !warned) {
+      warned = true;
+      warn(`cannot refresh the contact of tunnel ${tunnelId}, using the stored one: ${fallback}`);
     }
     const { connectorContactString: contact, lankey, lankeyId } = conf.values;
     if (contact === undefined) {

@@ -220,7 +220,7 @@ Deno.test("100 concurrent lookups of an expired entry fetch it once and leave th
   assert.deepEqual(leftovers, []);
 });
 
-Deno.test("contact-lookup errors: missing conf, corrupt conf, unreachable service", async () => {
+Deno.test("contact-lookup errors: missing conf, corrupt conf", async () => {
   await using world = await startWorld();
   const tunnelId = await initializedTunnel(world);
   const unknown = "5f2c3a1e-0000-4000-8000-00000000dead";
@@ -254,21 +254,156 @@ Deno.test("contact-lookup errors: missing conf, corrupt conf, unreachable servic
     ),
   );
   assert.equal(await Deno.readTextFile(path), lines.join("\n"), "left as it was");
+});
 
-  // Stale, and the service is down: exit 5 with one line, the file unchanged.
-  await Deno.writeTextFile(path, good);
+/** Makes the tunnel's initiating conf stale; returns the file's text after that. */
+async function makeStale(world: World, tunnelId: string): Promise<string> {
+  const store = world.stores.initiator;
   const conf = (await store.read(tunnelId))!;
   await store.write(tunnelId, withValues(conf, { updateTime: 0 }));
-  const staleText = await Deno.readTextFile(path);
-  const down = await runCli(["environment", "contact-lookup", tunnelId], {
-    env: world.env("initiator", {
-      GLOBUS_SDK_SERVICE_URL_AUTH: "http://127.0.0.1:1/",
-      GLOBUS_SDK_SERVICE_URL_TRANSFER: "http://127.0.0.1:1/",
-    }),
+  return await Deno.readTextFile(store.path(tunnelId));
+}
+
+/** The warning contact-lookup prints when it answers a stale contact. */
+function fallbackLine(tunnelId: string, reason: string): RegExp {
+  return new RegExp(
+    `^globus-streams: warning: cannot refresh tunnel ${tunnelId}, ` +
+      `using the stored contact for 5 s: ${reason}`,
+  );
+}
+
+Deno.test("stale, and the service cannot be reached: the stored contact for 5 s in every format", async () => {
+  await using world = await startWorld();
+  const tunnelId = await initializedTunnel(world);
+  const staleText = await makeStale(world, tunnelId);
+  const stored = await confRecord(world.stores.initiator, tunnelId);
+  // A port nothing listens on: connection refused, as when the service is down.
+  const down = `http://127.0.0.1:${world.freePort()}/`;
+  const env = world.env("initiator", {
+    GLOBUS_SDK_SERVICE_URL_AUTH: down,
+    GLOBUS_SDK_SERVICE_URL_TRANSFER: down,
   });
-  assert.equal(down.code, ExitCode.unreachable, down.stderr);
-  assert.match(oneLine(down.stderr), /^globus-streams: .*127\.0\.0\.1:1/);
-  assert.equal(await Deno.readTextFile(path), staleText);
+  const reason = `Cannot reach Globus Auth at "${down.replaceAll(".", "\\.")}": connection refused`;
+
+  // The real binary, as the preload library runs it.
+  const preload = await runCli(["environment", "contact-lookup", "-F", "preload", tunnelId], {
+    env,
+  });
+  assert.equal(preload.code, 0, preload.stderr);
+  assert.match(oneLine(preload.stderr), fallbackLine(tunnelId, reason));
+  const record = parsePreload(preload.stdout);
+  assert.equal(record.connector_contact_string, stored.connector_contact_string);
+  assert.equal(record.lankey, stored.lankey);
+  assert.equal(record.ttl_seconds, "5");
+
+  const plain = await runCliInProcess(["environment", "contact-lookup", tunnelId], { env });
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout, `${stored.connector_contact_string}\n`);
+  assert.match(oneLine(plain.stderr), fallbackLine(tunnelId, reason));
+
+  const json = await runCliInProcess(["environment", "contact-lookup", "-F", "json", tunnelId], {
+    env,
+  });
+  assert.equal(json.code, 0, json.stderr);
+  assert.match(oneLine(json.stderr), fallbackLine(tunnelId, reason));
+  const parsed = JSON.parse(json.stdout);
+  assert.equal(parsed.connector_contact_string, stored.connector_contact_string);
+  assert.equal(parsed.ttl_seconds, 5);
+
+  assert.equal(
+    await Deno.readTextFile(world.stores.initiator.path(tunnelId)),
+    staleText,
+    "still stale: the next lookup tries the service again",
+  );
+});
+
+/** A Transfer that answers every request with status (Auth stays the emulator's). */
+function failingTransfer(status: number): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => Response.json({ code: "Failing", message: `always ${status}` }, { status }),
+  );
+}
+
+Deno.test("stale, and Transfer fails (503, 429): the stored contact for 5 s", async () => {
+  await using world = await startWorld();
+  const tunnelId = await initializedTunnel(world);
+  await makeStale(world, tunnelId);
+  const stored = await confRecord(world.stores.initiator, tunnelId);
+  for (const status of [503, 429]) {
+    await using server = failingTransfer(status);
+    const result = await runCliInProcess(
+      ["environment", "contact-lookup", "-F", "json", tunnelId],
+      {
+        env: world.env("initiator", {
+          GLOBUS_SDK_SERVICE_URL_TRANSFER: `http://127.0.0.1:${server.addr.port}/`,
+        }),
+      },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      oneLine(result.stderr),
+      fallbackLine(tunnelId, `Transfer (failed|refused) the request \\(${status} Failing\\)`),
+    );
+    const parsed = JSON.parse(result.stdout);
+    assert.equal(parsed.connector_contact_string, stored.connector_contact_string);
+    assert.equal(parsed.ttl_seconds, 5);
+  }
+});
+
+Deno.test("stale, and the service does not answer: the stored contact before the library's timeout", async () => {
+  await using world = await startWorld();
+  const tunnelId = await initializedTunnel(world);
+  await makeStale(world, tunnelId);
+  const stored = await confRecord(world.stores.initiator, tunnelId);
+  // Accepts connections and never answers.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  try {
+    const url = `http://127.0.0.1:${silent.addr.port}/`;
+    const started = performance.now();
+    const result = await runCli(["environment", "contact-lookup", "-F", "preload", tunnelId], {
+      env: world.env("initiator", {
+        GLOBUS_SDK_SERVICE_URL_AUTH: url,
+        GLOBUS_SDK_SERVICE_URL_TRANSFER: url,
+        GLOBUS_STREAMS_LOOKUP_TIMEOUT: "3000",
+      }),
+    });
+    const elapsed = performance.now() - started;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      oneLine(result.stderr),
+      fallbackLine(tunnelId, "the service did not answer within 2 s$"),
+    );
+    assert.equal(
+      parsePreload(result.stdout).connector_contact_string,
+      stored.connector_contact_string,
+    );
+    assert.equal(parsePreload(result.stdout).ttl_seconds, "5");
+    assert.ok(elapsed < 3000, `answered after ${elapsed} ms, past the library's 3000 ms`);
+  } finally {
+    silent.close();
+    for (const conn of held) conn.close();
+    await accepting.catch(() => {});
+  }
+});
+
+Deno.test("stale, and the credentials are refused: an error, not the stored contact", async () => {
+  await using world = await startWorld();
+  const tunnelId = await initializedTunnel(world);
+  await makeStale(world, tunnelId);
+  const result = await runCliInProcess(["environment", "contact-lookup", tunnelId], {
+    env: world.env("initiator", { GLOBUS_CLI_CLIENT_SECRET: "not-the-secret" }),
+  });
+  assert.equal(result.code, ExitCode.auth, result.stderr);
+  assert.equal(result.stdout, "");
+  assert.match(
+    oneLine(result.stderr),
+    /^globus-streams: Globus Auth refused the client credentials .*\(401 invalid_client\)/,
+  );
 });
 
 Deno.test("contact-lookup of a deleted tunnel fails in one line and keeps the conf", async () => {
@@ -286,7 +421,8 @@ Deno.test("contact-lookup of a deleted tunnel fails in one line and keeps the co
   const result = await runCliInProcess(["environment", "contact-lookup", tunnelId], {
     env: world.env("initiator"),
   });
-  assert.equal(result.code, ExitCode.failure);
-  assert.match(oneLine(result.stderr), new RegExp(`^globus-streams: .*${tunnelId}`));
+  assert.equal(result.code, ExitCode.failure, "a 404 is definite: no stale fallback");
+  assert.equal(result.stdout, "");
+  assert.match(oneLine(result.stderr), new RegExp(`^globus-streams: .*${tunnelId}.*\\(404`));
   assert.equal((await store.read(tunnelId))?.values.updateTime, 0);
 });

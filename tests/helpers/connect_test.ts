@@ -101,6 +101,48 @@ Deno.test("connect exits 0 when the far side ends the stream, while stdin is sti
   }
 });
 
+Deno.test("connect with a stale conf and the service down: the stored contact, one warning", async () => {
+  await using world = await startCliWorld();
+  const service = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conn = await service.accept();
+    await writeAll(conn, new TextEncoder().encode("SSH-2.0-greeter\r\n"));
+    conn.close();
+  })();
+  const expose = await startHelper(
+    ["expose", "--to", `127.0.0.1:${service.addr.port}`, world.tunnelId],
+    world.env("listener"),
+  );
+  try {
+    await world.editConf("initiator", "update_time", "0");
+    const down = `http://127.0.0.1:${freePort()}/`;
+    const child = proxyCommand(world.tunnelId, {
+      ...world.env("initiator"),
+      GLOBUS_SDK_SERVICE_URL_AUTH: down,
+      GLOBUS_SDK_SERVICE_URL_TRANSFER: down,
+    });
+    const [stdout, stderr, status] = await within(
+      Promise.all([collect(child.stdout), collect(child.stderr), child.status]),
+      15_000,
+      "connect exit",
+    );
+    await child.stdin.close().catch(() => {});
+    assert.equal(status.code, 0, new TextDecoder().decode(stderr));
+    assert.equal(new TextDecoder().decode(stdout), "SSH-2.0-greeter\r\n");
+    assert.match(
+      new TextDecoder().decode(stderr),
+      new RegExp(
+        `^globus-streams: connect: cannot refresh the contact of tunnel ${world.tunnelId}, ` +
+          `using the stored one: Cannot reach Globus Auth at "[^"]+": connection refused[^\n]*\n$`,
+      ),
+    );
+    await serving;
+  } finally {
+    service.close();
+    await expose.stop();
+  }
+});
+
 Deno.test("helpers fail with one line and the documented exit code", async (t) => {
   await using world = await startCliWorld();
   const oneLine = (text: string) => {

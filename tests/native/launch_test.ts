@@ -1,10 +1,13 @@
-// bin/globus-streams-launch: usage errors, refusing static binaries, the environment it
-// hands the command, the release layout, and one run through an access point.
+// bin/globus-streams-launch: usage errors, refusing static and Go binaries, the tunnel
+// check before the command starts, the environment it hands the command, the release
+// layout, and one run through an access point.
 import assert from "node:assert/strict";
+import { startCliWorld } from "../helpers/_world.ts";
 import {
   buildLibrary,
   fakeBin,
   fixtures,
+  freePort,
   launcher,
   libraryPath,
   repoRoot,
@@ -52,8 +55,10 @@ Deno.test("the launcher rejects bad usage with exit 2 and one reason", async () 
   assert.equal(help.code, 0);
   assert.match(
     help.stdout,
-    /^usage: globus-streams-launch \[-p PORT\]\.\.\. \[--all\] \[--host NAME\]\.\.\. TUNNEL_ID COMMAND/,
+    /^usage: globus-streams-launch \[-p PORT\]\.\.\. \[--all\] \[--host NAME\]\.\.\. \[--no-check\] TUNNEL_ID COMMAND/,
   );
+  assert.match(help.stdout, /--no-check/);
+  assert.match(help.stdout, /GLOBUS_STREAMS_LISTENER_CONTACT/);
   const missing = await run(launcher, [tunnelId, "no-such-command-here"], { env });
   assert.equal(missing.code, 127);
   assert.match(missing.stderr, /cannot run 'no-such-command-here': command not found/);
@@ -78,7 +83,7 @@ Deno.test("the launcher refuses a statically linked command and points to forwar
     assert.match(result.stderr, /cannot preload into '.*hello-static': it is statically linked/);
     assert.match(result.stderr, /globus-streams forward/);
     // A dynamically linked command found on PATH runs.
-    const dynamic = await run(launcher, [tunnelId, "sh", "-c", "echo ran"], { env });
+    const dynamic = await run(launcher, ["--no-check", tunnelId, "sh", "-c", "echo ran"], { env });
     assert.equal(dynamic.code, 0, dynamic.stderr);
     assert.equal(dynamic.stdout, "ran\n");
   } finally {
@@ -96,9 +101,17 @@ Deno.test("the launcher prepends the library to LD_PRELOAD and sets the variable
     "--host",
     "a.example",
     "--host=b.example",
+    "--no-check",
     tunnelId,
     "env",
-  ], { env: { ...env, LD_PRELOAD: "/nonexistent/other.so", GLOBUS_STREAMS_BIN: undefined } });
+  ], {
+    env: {
+      ...env,
+      LD_PRELOAD: "/nonexistent/other.so",
+      GLOBUS_STREAMS_BIN: undefined,
+      GLOBUS_STREAMS_LISTENER_CONTACT: "10.9.9.9:1",
+    },
+  });
   assert.equal(result.code, 0, result.stderr);
   const vars = lines(result.stdout);
   assert.equal(vars.LD_PRELOAD, `${libraryPath}:/nonexistent/other.so`);
@@ -108,9 +121,10 @@ Deno.test("the launcher prepends the library to LD_PRELOAD and sets the variable
   assert.equal(vars.GLOBUS_STREAMS_ALL, "1");
   assert.equal(vars.GLOBUS_STREAMS_HOSTS, "a.example,b.example");
   assert.equal(vars.GLOBUS_STREAMS_BIN, `${repoRoot}bin/globus-streams`);
+  assert.equal(vars.GLOBUS_STREAMS_LISTENER_CONTACT, undefined, "no check, no listener contact");
 
   // Nested launches do not preload twice; without --all/--host those variables go.
-  const nested = await run(launcher, [tunnelId, "env"], {
+  const nested = await run(launcher, ["--no-check", tunnelId, "env"], {
     env: { ...env, LD_PRELOAD: libraryPath, GLOBUS_STREAMS_ALL: "1", GLOBUS_STREAMS_HOSTS: "x" },
   });
   const again = lines(nested.stdout);
@@ -118,6 +132,33 @@ Deno.test("the launcher prepends the library to LD_PRELOAD and sets the variable
   assert.equal(again.GLOBUS_STREAMS_ALL, undefined);
   assert.equal(again.GLOBUS_STREAMS_HOSTS, undefined);
 });
+
+/**
+ * A globus-streams stand-in for the layout test only (the check itself is tested
+ * against the real binary below): records its argv and whether it was preloaded, and
+ * prints a json answer.
+ */
+function answeringBin(argsFile: string): string {
+  return [
+    "#!/bin/sh",
+    `printf '%s preload=%s\\n' "$*" "\${LD_PRELOAD-unset}" >>'${argsFile}'`,
+    "cat <<'JSON'",
+    JSON.stringify(
+      {
+        tunnel_id: tunnelId,
+        connector_contact_string: "127.0.0.1:6666",
+        listener_contact_string: "127.0.0.1:7777",
+        fake_port: 4001,
+        ttl_seconds: 10,
+        secured: true,
+      },
+      null,
+      2,
+    ),
+    "JSON",
+    "",
+  ].join("\n");
+}
 
 Deno.test("installed as globus-streams-launch.sh, it finds ../lib and the binary beside it", async () => {
   await buildLibrary();
@@ -129,16 +170,36 @@ Deno.test("installed as globus-streams-launch.sh, it finds ../lib and the binary
     await Deno.chmod(`${dir}/bin/globus-streams-launch`, 0o755);
     await Deno.symlink("globus-streams-launch", `${dir}/bin/globus-streams-launch.sh`);
     await Deno.copyFile(libraryPath, `${dir}/lib/libglobus_streams_client.so.0`);
-    const bare = await run(`${dir}/bin/globus-streams-launch.sh`, [tunnelId, "env"], {
+    const bare = await run(`${dir}/bin/globus-streams-launch.sh`, ["--no-check", tunnelId, "env"], {
       env: { GLOBUS_STREAMS_BIN: undefined },
     });
     assert.equal(bare.code, 0, bare.stderr);
     assert.equal(lines(bare.stdout).LD_PRELOAD, `${dir}/bin/../lib/libglobus_streams_client.so.0`);
     assert.equal(lines(bare.stdout).GLOBUS_STREAMS_BIN, undefined);
-    await Deno.copyFile(fakeBin, `${dir}/bin/globus-streams`);
-    await Deno.chmod(`${dir}/bin/globus-streams`, 0o755);
-    const withBin = await run(`${dir}/bin/globus-streams-launch.sh`, [tunnelId, "env"]);
+    // Without a binary anywhere the check cannot run: one line, and the command does not.
+    const noBin = await run(`${dir}/bin/globus-streams-launch.sh`, [tunnelId, "env"], {
+      env: { GLOBUS_STREAMS_BIN: undefined, PATH: "/usr/bin:/bin" },
+    });
+    assert.equal(noBin.code, 1);
+    assert.equal(noBin.stdout, "");
+    assert.match(
+      noBin.stderr,
+      /^globus-streams-launch: cannot use tunnel .*: cannot find globus-streams to check it: set GLOBUS_STREAMS_BIN, or start with --no-check\n$/,
+    );
+    // The binary beside the launcher is the one the check runs and the library is given.
+    await Deno.writeTextFile(`${dir}/bin/globus-streams`, answeringBin(`${dir}/check.args`), {
+      mode: 0o755,
+    });
+    const withBin = await run(`${dir}/bin/globus-streams-launch.sh`, [tunnelId, "env"], {
+      env: { GLOBUS_STREAMS_BIN: undefined },
+    });
+    assert.equal(withBin.code, 0, withBin.stderr);
     assert.equal(lines(withBin.stdout).GLOBUS_STREAMS_BIN, `${dir}/bin/globus-streams`);
+    assert.equal(lines(withBin.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, "127.0.0.1:7777");
+    assert.equal(
+      await Deno.readTextFile(`${dir}/check.args`),
+      `environment contact-lookup --format json ${tunnelId} preload=unset\n`,
+    );
     await Deno.remove(`${dir}/lib/libglobus_streams_client.so.0`);
     const noLib = await run(`${dir}/bin/globus-streams-launch.sh`, [tunnelId, "env"]);
     assert.equal(noLib.code, 1);
@@ -159,7 +220,9 @@ Deno.test("a command started by the launcher reaches the tunnel through globus.<
       lankey: secret,
       lankey_id: secretId,
     });
+    // --no-check: the fake binary answers the library's preload lookups only.
     const result = await run(launcher, [
+      "--no-check",
       tunnelId,
       "python3",
       `${fixtures}client.py`,
@@ -171,6 +234,179 @@ Deno.test("a command started by the launcher reaches the tunnel through globus.<
     assert.deepEqual(ap.results, ["accepted"]);
   } finally {
     await ap.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the launcher checks the tunnel with the real binary before it starts the command", async () => {
+  await buildLibrary();
+  await using world = await startCliWorld();
+  const conf = (side: "initiator" | "listener") =>
+    Deno.readTextFile(`${world.dirs[side]}/${world.tunnelId}.conf`);
+  const confValue = async (side: "initiator" | "listener", key: string) =>
+    new RegExp(`^${key}=(.*)$`, "m").exec(await conf(side))?.[1];
+  const launchEnv = (side: "initiator" | "listener", extra: Record<string, string> = {}) => ({
+    ...world.env(side),
+    ...env,
+    GLOBUS_STREAMS_BIN: undefined, // the launcher finds bin/globus-streams beside it
+    GLOBUS_STREAMS_LISTENER_CONTACT: "10.9.9.9:1", // inherited: replaced by the check's answer
+    ...extra,
+  });
+  const secretOf = await confValue("initiator", "lankey");
+  assert.ok(secretOf, "the conf file has a LAN secret");
+
+  // A fresh conf: the command runs with the tunnel's listener contact, and no secret.
+  for (const side of ["initiator", "listener"] as const) {
+    const ok = await run(launcher, [world.tunnelId, "env"], { env: launchEnv(side) });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stderr, "");
+    const vars = lines(ok.stdout);
+    assert.equal(vars.GLOBUS_STREAMS_LISTENER_CONTACT, `127.0.0.1:${world.listenerPort}`);
+    assert.equal(vars.GLOBUS_STREAMS_BIN, `${repoRoot}bin/globus-streams`);
+    assert.ok(!ok.stdout.includes(secretOf), "the secret is not in the command's environment");
+  }
+
+  // No conf file for the tunnel: the binary's line, the launcher's line, exit 1, no command.
+  const other = crypto.randomUUID();
+  const missing = await run(launcher, [other, "sh", "-c", "echo ran"], {
+    env: launchEnv("initiator"),
+  });
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout, "", "the command did not run");
+  const [why, verdict, ...rest] = missing.stderr.trimEnd().split("\n");
+  assert.deepEqual(rest, []);
+  assert.match(why, new RegExp(`^globus-streams: No conf file for tunnel ${other} `));
+  assert.match(
+    verdict,
+    new RegExp(
+      `^globus-streams-launch: cannot use tunnel ${other}: '.*globus-streams environment contact-lookup' ` +
+        `failed \\(exit 3, reason above\\); fix that, or start with --no-check$`,
+    ),
+  );
+  // ... and --no-check starts it anyway, without a listener contact.
+  const unchecked = await run(launcher, ["--no-check", other, "env"], {
+    env: launchEnv("initiator"),
+  });
+  assert.equal(unchecked.code, 0, unchecked.stderr);
+  assert.equal(lines(unchecked.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, undefined);
+
+  // A conf without a listener contact: the variable is unset, not inherited.
+  const path = `${world.dirs.initiator}/${world.tunnelId}.conf`;
+  const good = await conf("initiator");
+  await Deno.writeTextFile(path, good.replace(/^listener_contact_string=.*\n/m, ""));
+  const noListener = await run(launcher, [world.tunnelId, "env"], { env: launchEnv("initiator") });
+  assert.equal(noListener.code, 0, noListener.stderr);
+  assert.equal(lines(noListener.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, undefined);
+  await Deno.writeTextFile(path, good);
+
+  // Stale, and the service is down: the stored contact, a warning, the command runs.
+  await world.editConf("initiator", "update_time", "0");
+  const down = `http://127.0.0.1:${freePort()}/`;
+  const stale = await run(launcher, [world.tunnelId, "env"], {
+    env: launchEnv("initiator", {
+      GLOBUS_SDK_SERVICE_URL_AUTH: down,
+      GLOBUS_SDK_SERVICE_URL_TRANSFER: down,
+    }),
+  });
+  assert.equal(stale.code, 0, stale.stderr);
+  assert.match(
+    stale.stderr,
+    new RegExp(
+      `^globus-streams: warning: cannot refresh tunnel ${world.tunnelId}, using the stored contact for 5 s: [^\\n]+\\n$`,
+    ),
+  );
+  assert.equal(
+    lines(stale.stdout).GLOBUS_STREAMS_LISTENER_CONTACT,
+    `127.0.0.1:${world.listenerPort}`,
+  );
+
+  // Stale and the service answers: the check refreshes the conf file before the command.
+  const refreshed = await run(launcher, [world.tunnelId, "true"], { env: launchEnv("initiator") });
+  assert.equal(refreshed.code, 0, refreshed.stderr);
+  assert.ok(Number(await confValue("initiator", "update_time")) > 0, "the check refreshed it");
+});
+
+const goTool = "/usr/local/go/bin/go";
+
+/** Builds a Go program that resolves and dials, in dir; argv for `go build` after "build". */
+async function buildGo(dir: string, name: string, cgo: boolean, flags: string[] = []) {
+  const built = await run(goTool, ["build", ...flags, "-o", `${dir}/${name}`, `${dir}/dial.go`], {
+    cwd: dir,
+    timeoutMs: 300_000,
+    // Nothing from $HOME or the network: a cache and GOPATH of the test's own.
+    env: {
+      HOME: dir,
+      GOCACHE: `${dir}/go-cache`,
+      GOPATH: `${dir}/go-path`,
+      GOTOOLCHAIN: "local",
+      GOPROXY: "off",
+      GOFLAGS: "",
+      GO111MODULE: "",
+      CGO_ENABLED: cgo ? "1" : "0",
+    },
+  });
+  assert.equal(built.code, 0, built.stderr);
+  return `${dir}/${name}`;
+}
+
+/** The ELF's program interpreter (PT_INTERP), or undefined for a static binary. */
+async function interpreterOf(path: string): Promise<string | undefined> {
+  const headers = await run("readelf", ["-l", "-W", path]);
+  assert.equal(headers.code, 0, headers.stderr);
+  return /Requesting program interpreter: ([^\]]+)\]/.exec(headers.stdout)?.[1];
+}
+
+const hasGo = await Deno.stat(goTool).then(() => true, () => false);
+if (!hasGo) console.error(`launch_test.ts: no Go toolchain at ${goTool}: the Go test is skipped`);
+
+Deno.test("the launcher refuses Go programs, dynamically or statically linked", {
+  ignore: !hasGo,
+}, async () => {
+  await buildLibrary();
+  const dir = await Deno.makeTempDir({ prefix: "gs-launch-go-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/dial.go`,
+      [
+        "package main",
+        "",
+        'import (\n\t"fmt"\n\t"net"\n\t"os"\n)',
+        "",
+        "func main() {",
+        '\tconn, err := net.Dial("tcp", os.Args[1])',
+        "\tif err == nil {\n\t\tconn.Close()\n\t}",
+        '\tfmt.Println("dialled:", err)',
+        "}",
+        "",
+      ].join("\n"),
+    );
+    const dynamic = await buildGo(dir, "dial-dynamic", true);
+    const stripped = await buildGo(dir, "dial-stripped", true, ["-ldflags=-s -w"]);
+    const statik = await buildGo(dir, "dial-static", false);
+    assert.match((await interpreterOf(dynamic)) ?? "", /ld-linux/, "cgo: dynamically linked");
+    assert.match((await interpreterOf(stripped)) ?? "", /ld-linux/);
+    assert.equal(await interpreterOf(statik), undefined, "CGO_ENABLED=0: statically linked");
+    // The programs work: not refused for being broken.
+    const direct = await run(dynamic, ["127.0.0.1:1"]);
+    assert.match(direct.stdout, /^dialled: dial tcp 127\.0\.0\.1:1: connect: connection refused/);
+
+    for (const program of [dynamic, stripped, statik]) {
+      const result = await run(launcher, [tunnelId, program, `globus.${tunnelId}:80`], { env });
+      assert.equal(result.code, 1, `${program}: ${result.stderr}`);
+      assert.equal(result.stdout, "", "not run");
+      assert.equal(
+        result.stderr,
+        `globus-streams-launch: cannot preload into '${program}': it is a Go program, which ` +
+          `resolves names and connects without libc; use 'globus-streams forward' ` +
+          `(or connect/expose) instead\n`,
+      );
+    }
+    // A C program that merely links the same libc is not mistaken for Go.
+    const python = await run(launcher, ["--no-check", tunnelId, "python3", "-c", "print(1)"], {
+      env,
+    });
+    assert.equal(python.code, 0, python.stderr);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
