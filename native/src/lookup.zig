@@ -215,6 +215,9 @@ fn read_answer(
         const code = exited(pid) orelse continue;
         result.exit_code = code;
         _ = take(fd, buffer, &result);
+        // What it left behind in its process group is a stray: the group id stays
+        // reserved while a member lives, so this reaches no one else.
+        _ = sys.kill(-pid, sys.SIGKILL);
         return result;
     }
     return .{ .failure = .timeout, .len = result.len };
