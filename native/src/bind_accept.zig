@@ -1,4 +1,4 @@
-//! The listening side: bind(), accept(), accept4().
+//! The listening side: bind(), listen(), accept(), accept4().
 //!
 //! GLOBUS_STREAMS_INTERCEPT_PORT_<port>=<tunnel id> makes every TCP socket whose local
 //! port is <port> a listener of that tunnel. bind() records it in fd_table; accept()
@@ -51,6 +51,22 @@ export fn bind(fd: c_int, addr: ?*const sys.sockaddr, len: sys.socklen_t) callco
         .{ fd, local.port, tunnel_text },
     );
     return rc;
+}
+
+/// An intercepted listener's backlog is at least this: the handshakes of a burst and the
+/// wake connections (wakes.zig) need room in it, and a SYN dropped on a full backlog
+/// costs its sender a second. (python's socketserver asks for 5.)
+pub const backlog_min = 256;
+
+export fn listen(fd: c_int, backlog: c_int) callconv(.c) c_int {
+    init.ensure();
+    const real_listen = real.functions.listen orelse {
+        sys.set_errno(sys.ENOSYS);
+        return -1;
+    };
+    if (backlog >= backlog_min or listener_of(fd) == null) return real_listen(fd, backlog);
+    log.line(.bind, "fd {d}: listen backlog {d} raised to {d}", .{ fd, backlog, backlog_min });
+    return real_listen(fd, backlog_min);
 }
 
 fn remember(listener: fd_table.Listener) void {

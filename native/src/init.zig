@@ -28,6 +28,7 @@ fn init_once() callconv(.c) void {
     log.init();
     real.resolve();
     load_environment();
+    lookup.save_environment();
     _ = sys.pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 

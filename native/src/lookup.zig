@@ -5,7 +5,9 @@
 //! `globus-streams` on PATH. It is started with posix_spawn (argv, no shell), stdin from
 //! /dev/null, stdout into a close-on-exec pipe, stderr to /dev/null (the program's
 //! stderr is not ours to write into; with GLOBUS_STREAMS_DEBUG it is shared, so the
-//! binary's messages show beside the debug lines), and the program's environment minus
+//! binary's messages show beside the debug lines), and the environment the program
+//! started with (saved at the library's first call, so a daemon that clears its
+//! environment later, as nginx does in its workers, still finds its conf files) minus
 //! LD_PRELOAD so the binary does not run under this library. The child gets a process
 //! group of its own; on timeout or overlong output that group is killed with SIGKILL and
 //! the child reaped. The answer is complete when the child has exited: what it wrote by
@@ -48,8 +50,35 @@ pub const Output = struct {
     exit_code: c_int = -1,
 };
 
+pub const saved_env_bytes_max = 128 * 1024;
+
 /// The environment handed to the child, built under spawn_lock.
 var env_entries: [env_entries_max + 1]?[*:0]const u8 = undefined;
+/// The program's environment at start-up: its strings, and pointers to them.
+var saved_bytes: [saved_env_bytes_max]u8 = undefined;
+var saved_entries: [env_entries_max + 1]?[*:0]const u8 = undefined;
+var saved: bool = false;
+
+/// Keeps a copy of the environment as it is now (called once, from init.zig). When it
+/// does not fit, the child gets the environment as it is at each lookup instead.
+pub fn save_environment() void {
+    assert(!saved);
+    const environ = sys.environ orelse return;
+    var used: usize = 0;
+    var count: usize = 0;
+    var index: usize = 0;
+    while (environ[index]) |entry| : (index += 1) {
+        const text = std.mem.span(entry);
+        if (count == env_entries_max or used + text.len + 1 > saved_bytes.len) return;
+        @memcpy(saved_bytes[used..][0..text.len], text);
+        saved_bytes[used + text.len] = 0;
+        saved_entries[count] = @ptrCast(&saved_bytes[used]);
+        used += text.len + 1;
+        count += 1;
+    }
+    saved_entries[count] = null;
+    saved = true;
+}
 pub var spawn_lock: sync.Lock = .{};
 
 /// Runs the lookup for tunnel into buffer.
@@ -157,7 +186,8 @@ fn spawn(path: [:0]const u8, tunnel: *const names.TunnelId, write_end: c_int) Sp
 
 /// The program's environment without LD_PRELOAD, in env_entries. Holds spawn_lock.
 fn child_environment() ?[*:null]const ?[*:0]const u8 {
-    const environ = sys.environ orelse {
+    const source: ?[*:null]?[*:0]const u8 = if (saved) @ptrCast(&saved_entries) else @ptrCast(sys.environ);
+    const environ = source orelse {
         env_entries[0] = null;
         return @ptrCast(&env_entries);
     };

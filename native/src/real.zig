@@ -10,6 +10,7 @@ const log = @import("log.zig");
 
 pub const Connect = *const fn (c_int, ?*const sys.sockaddr, sys.socklen_t) callconv(.c) c_int;
 pub const Bind = *const fn (c_int, ?*const sys.sockaddr, sys.socklen_t) callconv(.c) c_int;
+pub const Listen = *const fn (c_int, c_int) callconv(.c) c_int;
 pub const Accept = *const fn (c_int, ?*sys.sockaddr, ?*sys.socklen_t) callconv(.c) c_int;
 pub const Accept4 = *const fn (c_int, ?*sys.sockaddr, ?*sys.socklen_t, c_int) callconv(.c) c_int;
 pub const GetAddrInfo = *const fn (
@@ -47,6 +48,7 @@ const Symbol = struct {
 const symbols = [_]Symbol{
     .{ .name = "connect", .required = true },
     .{ .name = "bind", .required = true },
+    .{ .name = "listen", .required = true },
     .{ .name = "accept", .required = true },
     .{ .name = "accept4", .required = false },
     .{ .name = "getaddrinfo", .required = true },
@@ -60,6 +62,7 @@ const symbols = [_]Symbol{
 pub const Functions = struct {
     connect: ?Connect = null,
     bind: ?Bind = null,
+    listen: ?Listen = null,
     accept: ?Accept = null,
     accept4: ?Accept4 = null,
     getaddrinfo: ?GetAddrInfo = null,
