@@ -10,18 +10,23 @@
 // send nothing and stay open.
 //
 // The client makes one request before the burst, untimed, so that the lookups' start-up
-// on both sides (measured by the benchmarks) is not counted as a slow request.
+// on both sides (measured by the benchmarks) is not counted as a slow request. Before the
+// first run the same burst goes straight to an unpreloaded copy of the server, and its
+// figures are printed beside the tunnel's: what the server itself manages on this machine
+// (python's http.server listens with a backlog of 5, and 32 clients overflow it even
+// without the tunnel).
 import assert from "node:assert/strict";
 import {
   compileJava,
   fixtures,
+  freePort,
   lastJson,
   type Proc,
   pythonExe,
   requires,
+  run,
   runInitiator,
   spawn,
-  startListeningApp,
   startTunnelWorld,
   type TunnelWorld,
 } from "./_support.ts";
@@ -44,78 +49,67 @@ const quiet = { GLOBUS_STREAMS_DEBUG: undefined };
 interface Server {
   name: string;
   needs: string[];
-  /** Starts the server under the launcher on the listening side, ready to accept. */
-  start(world: TunnelWorld): Promise<Proc>;
+  /** The server's argv, listening on 127.0.0.1:port, with its files in dir. */
+  command(world: TunnelWorld, port: number, dir: string): Promise<string[]>;
+  /** Its stdout line once it accepts, or "pidfile": nginx's dir/nginx.pid is written. */
+  ready: RegExp | "pidfile";
 }
 
 const servers: Server[] = [
   {
     name: "python3 http.server",
     needs: ["python3"],
-    async start(world) {
-      const www = `${world.root}/www`;
-      await Deno.mkdir(www);
-      await Deno.writeTextFile(`${www}/burst.txt`, "ok\n");
-      return startListeningApp(world, [
-        await pythonExe(),
-        "-u",
-        "-m",
-        "http.server",
-        "--bind",
-        world.listenerHost,
-        "--directory",
-        www,
-        String(world.listenerPort),
-      ], { ready: /^Serving HTTP on /, env: quiet });
+    async command(world, port, dir) {
+      await Deno.writeTextFile(`${dir}/burst.txt`, "ok\n");
+      const bind = ["--bind", world.listenerHost, "--directory", dir, String(port)];
+      return [await pythonExe(), "-u", "-m", "http.server", ...bind];
     },
+    ready: /^Serving HTTP on /,
   },
   {
     name: "python3 asyncio server",
     needs: ["python3"],
-    async start(world) {
-      return startListeningApp(world, [
-        await pythonExe(),
-        `${fixtures}http_server_asyncio.py`,
-        world.listenerHost,
-        String(world.listenerPort),
-      ], { env: quiet });
-    },
+    command: async (world, port) => [
+      await pythonExe(),
+      `${fixtures}http_server_asyncio.py`,
+      world.listenerHost,
+      String(port),
+    ],
+    ready: /^listening$/,
   },
   {
     name: "node http",
     needs: ["node"],
-    start: (world) =>
-      startListeningApp(world, [
+    command: (world, port) =>
+      Promise.resolve([
         "node",
         `${fixtures}http_server_node.mjs`,
         world.listenerHost,
-        String(world.listenerPort),
-      ], { env: quiet }),
+        String(port),
+      ]),
+    ready: /^listening$/,
   },
   {
     name: "Java NIO server",
     needs: ["java", "javac"],
-    async start(world) {
-      return startListeningApp(world, [
-        "java",
-        "-cp",
-        await compileJava(),
-        "NioServer",
-        world.listenerHost,
-        String(world.listenerPort),
-      ], { env: quiet });
-    },
+    command: async (world, port) => [
+      "java",
+      "-cp",
+      await compileJava(),
+      "NioServer",
+      world.listenerHost,
+      String(port),
+    ],
+    ready: /^listening$/,
   },
-  { name: "nginx", needs: ["nginx"], start: startNginx },
+  { name: "nginx", needs: ["nginx"], command: nginxCommand, ready: "pidfile" },
 ];
 
 /**
- * nginx in the foreground with its own conf in a temp dir: a master and two workers,
- * every path inside the dir. Ready when the master wrote its pid file (after it bound).
+ * nginx in the foreground with its own conf in dir: a master and two workers, every
+ * path inside dir.
  */
-async function startNginx(world: TunnelWorld): Promise<Proc> {
-  const dir = `${world.root}/nginx`;
-  await Deno.mkdir(dir);
+async function nginxCommand(world: TunnelWorld, port: number, dir: string): Promise<string[]> {
   // As root the workers would run as nobody, who cannot read the listening side's conf
   // directory the library's lookups need.
   const user = Deno.uid() === 0 ? "user root;\n" : "";
@@ -127,7 +121,7 @@ async function startNginx(world: TunnelWorld): Promise<Proc> {
     "LD_PRELOAD",
     "GLOBUS_STREAMS_TUNNEL",
     "GLOBUS_STREAMS_LISTENER_CONTACT",
-    `GLOBUS_STREAMS_INTERCEPT_PORT_${world.listenerPort}`,
+    `GLOBUS_STREAMS_INTERCEPT_PORT_${port}`,
   ].map((name) => `env ${name};\n`).join("");
   const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
     .map((kind) => `  ${kind}_temp_path ${dir}/${kind};\n`).join("");
@@ -142,36 +136,53 @@ events { worker_connections 4096; }
 http {
   access_log ${dir}/access.log;
 ${temp}  server {
-    listen ${world.listenerHost}:${world.listenerPort};
+    listen ${world.listenerHost}:${port};
     location / { return 200 "ok\\n"; }
   }
 }
 `,
   );
-  const [cmd, args] = world.launch("listener", [
-    "nginx",
-    "-p",
-    `${dir}/`,
-    "-c",
-    `${dir}/nginx.conf`,
-    "-e",
-    `${dir}/error.log`,
-  ]);
-  const app = spawn(cmd, args, { env: world.env("listener", quiet), lifetimeMs: 300_000 });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      if ((await Deno.readTextFile(`${dir}/nginx.pid`)).trim() !== "") return app;
-    } catch {
-      // not yet
+  return ["nginx", "-p", `${dir}/`, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`];
+}
+
+interface Started {
+  app: Proc;
+  port: number;
+  dir: string;
+}
+
+/**
+ * Starts a server on the listening side: under the launcher with `-p` on the listener
+ * contact (tunnelled), or plain on a free port (direct, the baseline); waits until ready.
+ */
+async function startServer(
+  world: TunnelWorld,
+  server: Server,
+  tunnelled: boolean,
+): Promise<Started> {
+  const dir = `${world.root}/${tunnelled ? "tunnelled" : "direct"}`;
+  await Deno.mkdir(dir);
+  const port = tunnelled ? world.listenerPort : freePort();
+  const argv = await server.command(world, port, dir);
+  const [cmd, args] = tunnelled ? world.launch("listener", argv) : [argv[0], argv.slice(1)];
+  const env = tunnelled ? world.env("listener", quiet) : {};
+  const app = spawn(cmd, args, { env, lifetimeMs: BURST_TIMEOUT_MS + 120_000 });
+  try {
+    if (server.ready instanceof RegExp) {
+      await app.waitForLine(server.ready, 30_000);
+    } else {
+      const deadline = Date.now() + 15_000;
+      while ((await Deno.readTextFile(`${dir}/nginx.pid`).catch(() => "")).trim() === "") {
+        if (Date.now() > deadline) throw new Error(`${server.name} wrote no pid file in 15 s`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     }
-    if (Date.now() > deadline) {
-      const stopped = await app.stop();
-      const log = await Deno.readTextFile(`${dir}/error.log`).catch(() => "");
-      throw new Error(`nginx did not start (exit ${stopped.code}): ${stopped.stderr}\n${log}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  } catch (error) {
+    const stopped = await app.stop();
+    const log = await Deno.readTextFile(`${dir}/error.log`).catch(() => "");
+    throw new Error(`${server.name} did not start (exit ${stopped.code}): ${error}\n${log}`);
   }
+  return { app, port, dir };
 }
 
 interface Burst {
@@ -184,20 +195,27 @@ interface Burst {
   failures: { request: number; ms: number; error: string }[];
 }
 
-/** One request, then the burst, from the initiating side under the launcher. */
-async function burst(world: TunnelWorld): Promise<Burst> {
+/**
+ * One request, then the burst: from the initiating side under the launcher to
+ * globus.<id>, or (direct) plainly to 127.0.0.1:port.
+ */
+async function burst(world: TunnelWorld, direct?: number): Promise<Burst> {
   const python = await pythonExe();
-  const client = (threads: number, total: number) =>
-    runInitiator(world, [
+  const client = (threads: number, total: number) => {
+    const argv = [
       python,
       `${fixtures}http_burst.py`,
-      world.name,
-      String(world.fakePort),
+      direct ? world.listenerHost : world.name,
+      String(direct ?? world.fakePort),
       "/burst.txt",
       String(threads),
       String(total),
       String(REQUEST_TIMEOUT_S),
-    ], { timeoutMs: BURST_TIMEOUT_MS, env: quiet });
+    ];
+    return direct
+      ? run(argv[0], argv.slice(1), { timeoutMs: BURST_TIMEOUT_MS })
+      : runInitiator(world, argv, { timeoutMs: BURST_TIMEOUT_MS, env: quiet });
+  };
   const warm = lastJson(await client(1, 1)) as unknown as Burst;
   assert.equal(warm.ok, 1, `the request before the burst failed: ${JSON.stringify(warm)}`);
   const result = await client(THREADS, TOTAL);
@@ -210,6 +228,25 @@ function emulatorFailures(world: TunnelWorld): string[] {
   return world.emulator.stderr().split("\n").filter((l) => /fail|timed out|error/i.test(l));
 }
 
+/** The figures of a burst, for RELIABILITY.md. */
+function figures(result: Burst): string {
+  return `ok=${result.ok}/${TOTAL} failed=${result.failed} slowest-ms=${result.slowest_ms} ` +
+    `over-1s=${result.over_1s} median-ms=${result.median_ms} burst-s=${result.total_s}`;
+}
+
+/**
+ * The same burst straight to the same server, not preloaded: what the server and the
+ * client manage on this machine without the tunnel, printed beside the tunnel's figures.
+ */
+async function baseline(world: TunnelWorld, server: Server): Promise<string> {
+  const direct = await startServer(world, server, false);
+  try {
+    return figures(await burst(world, direct.port));
+  } finally {
+    await direct.app.stop();
+  }
+}
+
 for (const server of servers) {
   const needed = await requires(...server.needs);
   for (const silent of [0, SILENT_PEERS]) {
@@ -220,7 +257,8 @@ for (const server of servers) {
       ignore: needed.ignore,
     }, async () => {
       await using world = await startTunnelWorld();
-      const app = await server.start(world);
+      const direct = silent ? undefined : await baseline(world, server);
+      const { app, dir } = await startServer(world, server, true);
       let peers: Proc | undefined;
       try {
         let held = "";
@@ -234,12 +272,11 @@ for (const server of servers) {
           held = await peers.waitForLine(/"connected"/, 30_000);
         }
         const result = await burst(world);
-        const figures = `listeners: server="${server.name}" silent-peers=${silent} ` +
-          `ok=${result.ok}/${TOTAL} failed=${result.failed} slowest-ms=${result.slowest_ms} ` +
-          `over-1s=${result.over_1s} median-ms=${result.median_ms} burst-s=${result.total_s}` +
-          (held ? ` held=${held}` : "");
-        console.log(figures);
-        const why = `${figures}\nfirst failures: ${JSON.stringify(result.failures)}\n` +
+        const line = `listeners: server="${server.name}" silent-peers=${silent} ` +
+          figures(result) + (held ? ` held=${held}` : "") +
+          (direct ? `\nlisteners: server="${server.name}" without the tunnel: ${direct}` : "");
+        console.log(line);
+        const why = `${line}\nfirst failures: ${JSON.stringify(result.failures)}\n` +
           `emulator: ${emulatorFailures(world).slice(-5).join("\n")}`;
         assert.equal(result.ok, TOTAL, why);
         assert.equal(result.failed, 0, why);
@@ -248,7 +285,7 @@ for (const server of servers) {
         // Without its per-request log lines (http.server writes one per request).
         const said = app.stderr().split("\n").filter((l) => !/"GET \//.test(l));
         console.error(`${server.name}'s stderr (last lines):\n${said.slice(-30).join("\n")}`);
-        const log = await Deno.readTextFile(`${world.root}/nginx/error.log`).catch(() => "");
+        const log = await Deno.readTextFile(`${dir}/error.log`).catch(() => "");
         const logged = log.split("\n").filter((l) => !l.includes("gsa1 ok)"));
         if (log) console.error(`nginx's error.log (last lines):\n${logged.slice(-30).join("\n")}`);
         throw error;
