@@ -256,9 +256,12 @@ function tunnelledStreams(world: TunnelWorld): number {
   return world.emulator.stderr().split("\n").filter((line) => pattern.test(line)).length;
 }
 
-/** Peers the listening app's accept() refused as not speaking GSA1: direct connects. */
+/**
+ * Peers the listening app's accept() turned away (its debug lines, e.g. "gsa1 failed: the
+ * peer does not speak GSA1"): what a direct connect to the listener contact becomes.
+ */
 function directPeers(app: Proc): number {
-  return (app.stderr().match(/gsa1 failed: the peer does not speak GSA1/g) ?? []).length;
+  return (app.stderr().match(/\[accept\] [^\n]*gsa1 (failed|refused)/g) ?? []).length;
 }
 
 async function waitForStreams(world: TunnelWorld, above: number): Promise<number> {
@@ -345,3 +348,43 @@ for (const client of clients) {
     }
   });
 }
+
+// The control: the same probes see a client that goes around the tunnel. curl without
+// the launcher, to the access point's address on the other port and to the listener
+// contact, is counted by the plain server and turned away by the listening app.
+const curl = await requires("curl");
+Deno.test({
+  name:
+    `control: without the launcher, the plain server and the listening app see curl${curl.note}`,
+  ignore: curl.ignore,
+}, async () => {
+  await using world = await startTunnelWorld();
+  const www = await makeSite(world, "hello\n", false);
+  const app = await startListeningApp(world, [
+    await pythonExe(),
+    "-u",
+    "-m",
+    "http.server",
+    "--bind",
+    world.listenerHost,
+    "--directory",
+    www,
+    String(world.listenerPort),
+  ], { ready: /^Serving HTTP on / });
+  const counter = new CountingServer(freePort());
+  try {
+    const plain = (port: number) =>
+      run("curl", ["-sS", "--noproxy", "*", "--max-time", "10", `http://127.0.0.1:${port}/`], {
+        timeoutMs: CLIENT_TIMEOUT_MS,
+      });
+    await plain(counter.port);
+    await plain(world.listenerPort);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(counter.count, 1);
+    assert.equal(directPeers(app), 1, app.stderr());
+    assert.equal(tunnelledStreams(world), 0);
+  } finally {
+    await counter.close();
+    await app.stop();
+  }
+});
