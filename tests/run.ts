@@ -68,6 +68,7 @@ const testTools: Record<string, string> = {
   iperf3: "iperf3",
   socat: "socat",
   file: "file",
+  nginx: "nginx", // a listening server in tests/e2e/listeners_test.ts
   zsh: "zsh", // completion scripts are checked by the shells that run them
   fish: "fish",
 };

@@ -85,6 +85,27 @@ export function compileFixture(name: string): Promise<string> {
   return exe;
 }
 
+let javaClasses: Promise<string> | undefined;
+
+/**
+ * Compiles every tests/e2e/fixtures/*.java with `javac` into one temp dir (once per
+ * process) and returns it, for `java -cp DIR Name`.
+ */
+export function compileJava(): Promise<string> {
+  javaClasses ??= (async () => {
+    const out = `${scratchDir()}/java`;
+    await Deno.mkdir(out, { recursive: true });
+    const sources: string[] = [];
+    for await (const entry of Deno.readDir(fixtures)) {
+      if (entry.name.endsWith(".java")) sources.push(`${fixtures}${entry.name}`);
+    }
+    const result = await run("javac", ["-d", out, ...sources.sort()], { timeoutMs: 180_000 });
+    if (result.code !== 0) throw new Error(`javac failed:\n${result.stderr}`);
+    return out;
+  })();
+  return javaClasses;
+}
+
 let python: Promise<string> | undefined;
 
 /**
