@@ -121,7 +121,8 @@ Deno.test("the launcher prepends the library to LD_PRELOAD and sets the variable
   assert.equal(vars.GLOBUS_STREAMS_ALL, "1");
   assert.equal(vars.GLOBUS_STREAMS_HOSTS, "a.example,b.example");
   assert.equal(vars.GLOBUS_STREAMS_BIN, `${repoRoot}bin/globus-streams`);
-  assert.equal(vars.GLOBUS_STREAMS_LISTENER_CONTACT, undefined, "no check, no listener contact");
+  // No check, no listener contact: set empty, so the library never waits to learn it.
+  assert.equal(vars.GLOBUS_STREAMS_LISTENER_CONTACT, "", "no check, no listener contact");
 
   // Nested launches do not preload twice; without --all/--host those variables go.
   const nested = await run(launcher, ["--no-check", tunnelId, "env"], {
@@ -288,15 +289,15 @@ Deno.test("the launcher checks the tunnel with the real binary before it starts 
     env: launchEnv("initiator"),
   });
   assert.equal(unchecked.code, 0, unchecked.stderr);
-  assert.equal(lines(unchecked.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, undefined);
+  assert.equal(lines(unchecked.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, "");
 
-  // A conf without a listener contact: the variable is unset, not inherited.
+  // A conf without a listener contact: the variable is empty, not inherited.
   const path = `${world.dirs.initiator}/${world.tunnelId}.conf`;
   const good = await conf("initiator");
   await Deno.writeTextFile(path, good.replace(/^listener_contact_string=.*\n/m, ""));
   const noListener = await run(launcher, [world.tunnelId, "env"], { env: launchEnv("initiator") });
   assert.equal(noListener.code, 0, noListener.stderr);
-  assert.equal(lines(noListener.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, undefined);
+  assert.equal(lines(noListener.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, "");
   await Deno.writeTextFile(path, good);
 
   // Stale, and the service is down: the stored contact, a warning, the command runs.
