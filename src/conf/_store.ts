@@ -7,7 +7,7 @@
 //   file, never a torn one, without taking any lock.
 // - Read-modify-write runs under an advisory lock (flock via Deno.FsFile.lock) on a
 //   separate `<id>.lock` file, since rename swaps the conf file's inode.
-import { writeFileAtomic } from "./_atomic.ts";
+import { writeFileAtomic } from "../atomic/mod.ts";
 import { type Conf, formatConf, isUuid, parseConf } from "./_format.ts";
 import { ConfError } from "./_error.ts";
 

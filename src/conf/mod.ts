@@ -12,7 +12,6 @@
  * ```
  * @module
  */
-export { writeFileAtomic } from "./_atomic.ts";
 export { ConfError } from "./_error.ts";
 export {
   type Conf,
