@@ -10,16 +10,19 @@
 //          peer access point opened it. Not TLS: nothing leaves loopback.
 //   leg 3  listening access point -> the tunnel's listener contact; GSA1 with the
 //          access point as responder when the listening gateway requires LAN secrets.
-// Then two relays (xio relay: back-pressure, ordered half-close) move the bytes. When
-// any leg fails the others are closed, so the apps see EOF, never a hang.
+// Then two relays (xio relay: back-pressure, ordered half-close, adaptive buffers) move
+// the bytes. When any leg fails the others are closed, so the apps see EOF, never a hang.
 import { randomBytes } from "node:crypto";
 import { type Contact, formatContact, parseContact } from "../contact/mod.ts";
 import {
   type Accepted,
+  adaptiveBuffers,
   type Handle,
   handshakeReason,
   handshakeTimeoutMs,
   isXioError,
+  relay,
+  type RelayOptions,
   type Server,
   Stack,
   type StackEntry,
@@ -41,7 +44,7 @@ import {
   type ReachedAttrs,
   reachedDriver,
 } from "./_dp_drivers.ts";
-import { BufferBudget, relayAdaptive, type RelaySizes, shortId, StreamRun } from "./_dp_stream.ts";
+import { shortId, StreamRun } from "./_dp_stream.ts";
 
 /** How the streams data plane runs. */
 export interface StreamsDataPlaneOptions {
@@ -60,10 +63,6 @@ export interface StreamsDataPlaneOptions {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-const SMALL_BUFFER_SIZE = 16 * 1024;
-const LARGE_BUFFER_SIZE = 1024 * 1024;
-/** Large buffers (in bytes beyond the small size) one access point may hold at once. */
-const LARGE_BUFFERS_PER_POINT = 16;
 /** How long closeTunnel/close wait for a stream's task after closing its legs. */
 const CLOSE_WAIT_MS = 5_000;
 const ACCEPT_RETRY_MS = 100;
@@ -157,9 +156,9 @@ class StreamsPlane implements AccessPointPlane {
   readonly #log: ((line: string) => void) | undefined;
   readonly #handshakeMs: number;
   readonly #connectMs: number;
-  readonly #sizes: RelaySizes;
-  /** Each access point's allowance for grown relay buffers, by access point id. */
-  readonly #budgets = new Map<string, BufferBudget>();
+  readonly #bufferSize: number | undefined;
+  /** Each access point's relay buffers (adaptive, one budget each), by access point id. */
+  readonly #buffers = new Map<string, RelayOptions>();
   /** The WAN key: GSA1's secret between access points, new for every emulator. */
   readonly #wanKey = randomBytes(32).toString("base64url");
   readonly #wanKeyId = crypto.randomUUID();
@@ -178,10 +177,7 @@ class StreamsPlane implements AccessPointPlane {
     this.#log = options.log;
     this.#handshakeMs = options.handshakeTimeoutMs ?? handshakeTimeoutMs();
     this.#connectMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const fixed = options.bufferSize;
-    this.#sizes = fixed === undefined
-      ? { small: SMALL_BUFFER_SIZE, large: LARGE_BUFFER_SIZE }
-      : { small: fixed, large: fixed };
+    this.#bufferSize = options.bufferSize;
   }
 
   async openTunnel(tunnel: PlaneTunnel): Promise<Contact> {
@@ -345,7 +341,7 @@ class StreamsPlane implements AccessPointPlane {
       if (pair.failure !== undefined) run.fail(pair.failure);
       if (carrier.closed || run.failed) return;
       try {
-        await relayAdaptive(app, wan, this.#sizes, this.#budget(tunnel.initiatorAccessPoint));
+        await relay(app, wan, this.#relayBuffers(tunnel.initiatorAccessPoint));
       } catch (error) {
         run.fail(oneLine(error));
       }
@@ -455,7 +451,7 @@ class StreamsPlane implements AccessPointPlane {
       const app = await this.#openListener(carrier, run);
       if (!app) return;
       try {
-        await relayAdaptive(wan, app, this.#sizes, this.#budget(point));
+        await relay(wan, app, this.#relayBuffers(point));
       } catch (error) {
         run.fail(oneLine(error));
       }
@@ -543,14 +539,15 @@ class StreamsPlane implements AccessPointPlane {
 
   // --- shared ---------------------------------------------------------------------
 
-  /** An access point's allowance for grown relay buffers (see relayAdaptive). */
-  #budget(point: AccessPointConfig): BufferBudget {
-    let budget = this.#budgets.get(point.id);
-    if (!budget) {
-      budget = new BufferBudget(LARGE_BUFFERS_PER_POINT * (LARGE_BUFFER_SIZE - SMALL_BUFFER_SIZE));
-      this.#budgets.set(point.id, budget);
+  /** An access point's relay buffers: the fixed size asked for, else adaptive with its own budget. */
+  #relayBuffers(point: AccessPointConfig): RelayOptions {
+    if (this.#bufferSize !== undefined) return { bufferSize: this.#bufferSize };
+    let buffers = this.#buffers.get(point.id);
+    if (!buffers) {
+      buffers = { adaptive: adaptiveBuffers() };
+      this.#buffers.set(point.id, buffers);
     }
-    return budget;
+    return buffers;
   }
 
   /** Accepts until the server closes, handing each connection on without waiting. */
