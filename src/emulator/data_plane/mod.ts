@@ -13,7 +13,7 @@
 // Then two relays (xio relay: back-pressure, ordered half-close, adaptive buffers) move
 // the bytes. When any leg fails the others are closed, so the apps see EOF, never a hang.
 import { randomBytes } from "node:crypto";
-import { type Contact, formatContact, parseContact } from "../contact/mod.ts";
+import { type Contact, formatContact, parseContact } from "../../contact/mod.ts";
 import {
   type Accepted,
   adaptiveBuffers,
@@ -26,25 +26,25 @@ import {
   type Server,
   Stack,
   type StackEntry,
-} from "../xio/mod.ts";
-import type { SecretAnswer } from "../handshake/mod.ts";
-import type { AccessPointConfig } from "./_config.ts";
+} from "../../xio/mod.ts";
+import type { SecretAnswer } from "../../handshake/mod.ts";
+import type { AccessPointConfig } from "../_config.ts";
 import type {
   AccessPointPlane,
   AccessPointPlaneFactory,
   IssuedLanSecret,
   PlaneHost,
   PlaneTunnel,
-} from "./_plane.ts";
-import { EmulatorError } from "./_error.ts";
+} from "../_plane.ts";
+import { EmulatorError } from "../_error.ts";
 import {
   isLanProbe,
   type LanGsa1Attrs,
   lanGsa1Driver,
   type ReachedAttrs,
   reachedDriver,
-} from "./_dp_drivers.ts";
-import { shortId, StreamRun } from "./_dp_stream.ts";
+} from "./_drivers.ts";
+import { shortId, StreamRun } from "./_stream.ts";
 
 /** How the streams data plane runs. */
 export interface StreamsDataPlaneOptions {

@@ -3,7 +3,7 @@
 //   [ap site-a] tunnel 5f2c3a1e..: stream 3 closed: lan gsa1 ok, wan ok,
 //     leg1 120 B up / 5.1 kB down, wan 120 B up / 5.1 kB down, 12 ms
 // "up" is always the initiating app -> listening app direction.
-import type { Handle } from "../xio/mod.ts";
+import type { Handle } from "../../xio/mod.ts";
 
 /** Bytes as a person reads them: "120 B", "5.1 kB", "64.0 MB" (powers of 1000). */
 export function formatBytes(bytes: number): string {
