@@ -8,7 +8,8 @@
 // - Read-modify-write runs under an advisory lock (flock via Deno.FsFile.lock) on a
 //   separate `<id>.lock` file, since rename swaps the conf file's inode.
 import { writeFileAtomic } from "../atomic/mod.ts";
-import { type Conf, formatConf, isUuid, parseConf } from "./_format.ts";
+import { type Conf, formatConf, parseConf } from "./_format.ts";
+import { isUuid } from "../uuid/mod.ts";
 import { ConfError } from "./_error.ts";
 
 /** Lookup of environment variables, as CliDeps.env. */
