@@ -1,9 +1,9 @@
 // One open tunnel as the data plane carries it: its LAN port on the initiating access
 // point, the streams at both access points, and what stops them.
 import type { Contact } from "../../contact/mod.ts";
+import { oneLine } from "../../quote/mod.ts";
 import type { Server, Stack } from "../../xio/mod.ts";
 import type { PlaneTunnel } from "../_plane.ts";
-import { oneLine } from "./_context.ts";
 import type { StreamRun } from "./_stream.ts";
 
 /** One open tunnel: its LAN port on the initiating access point and its streams. */

@@ -10,6 +10,7 @@ import {
   type RelayOptions,
   type Server,
 } from "../../xio/mod.ts";
+import { oneLine } from "../../quote/mod.ts";
 import type { AccessPointConfig } from "../_config.ts";
 import type { IssuedLanSecret, PlaneHost } from "../_plane.ts";
 import type { Carrier } from "./_carrier.ts";
@@ -36,10 +37,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const CLOSE_WAIT_MS = 5_000;
 const ACCEPT_RETRY_MS = 100;
 export const NODELAY = { driver: "tcp", options: { nodelay: true } } as const;
-
-export function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ");
-}
 
 /** Why a leg failed, in a few words: a GSA1 reason name, "timed out", or the message. */
 export function failureReason(error: unknown): string {

@@ -3,11 +3,12 @@
 // passes, leg 2 to the listening access point's WAN port and the relay between the two.
 import { type Contact, formatContact, parseContact } from "../../contact/mod.ts";
 import type { SecretAnswer } from "../../handshake/mod.ts";
+import { oneLine } from "../../quote/mod.ts";
 import { type Accepted, type Handle, relay, Stack } from "../../xio/mod.ts";
 import { EmulatorError } from "../_error.ts";
 import type { PlaneTunnel } from "../_plane.ts";
 import { Carrier } from "./_carrier.ts";
-import { failureReason, NODELAY, oneLine, type PlaneContext } from "./_context.ts";
+import { failureReason, NODELAY, type PlaneContext } from "./_context.ts";
 import { isLanProbe, type LanGsa1Attrs, lanGsa1Driver } from "./_drivers.ts";
 import { StreamRun } from "./_stream.ts";
 import type { WanPairs, WanPorts } from "./_wan.ts";

@@ -2,10 +2,11 @@
 // tunnel's listener contact (GSA1 with the access point as responder when the listening
 // gateway requires LAN secrets), then the relay between the two.
 import { formatContact } from "../../contact/mod.ts";
+import { oneLine } from "../../quote/mod.ts";
 import { type Handle, relay, Stack, type StackEntry } from "../../xio/mod.ts";
 import type { IssuedLanSecret } from "../_plane.ts";
 import type { Carrier } from "./_carrier.ts";
-import { failureReason, NODELAY, oneLine, type PlaneContext } from "./_context.ts";
+import { failureReason, NODELAY, type PlaneContext } from "./_context.ts";
 import { type ReachedAttrs, reachedDriver } from "./_drivers.ts";
 import { StreamRun } from "./_stream.ts";
 import type { WanPairs } from "./_wan.ts";

@@ -6,6 +6,7 @@
 // nothing leaves loopback.
 import { randomBytes } from "node:crypto";
 import { formatContact } from "../../contact/mod.ts";
+import { oneLine } from "../../quote/mod.ts";
 import type { SecretAnswer } from "../../handshake/mod.ts";
 import { type Accepted, type Handle, type Server, Stack } from "../../xio/mod.ts";
 import type { AccessPointConfig } from "../_config.ts";
@@ -14,7 +15,6 @@ import {
   CLOSE_WAIT_MS,
   failureReason,
   NODELAY,
-  oneLine,
   type PlaneContext,
   settleWithin,
 } from "./_context.ts";
