@@ -10,6 +10,7 @@
 import { writeFileAtomic } from "../atomic/mod.ts";
 import { type Conf, formatConf, parseConf } from "./_format.ts";
 import { isUuid } from "../uuid/mod.ts";
+import { sleep } from "../timer/mod.ts";
 import { ConfError } from "./_error.ts";
 
 /** Lookup of environment variables, as CliDeps.env. */
@@ -76,10 +77,6 @@ function checkOwnerAndMode(
       `(run: chmod ${fix} "${path}")`,
     { path },
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Conf files are small; a larger one is not ours. */

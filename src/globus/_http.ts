@@ -5,7 +5,7 @@ import { z } from "zod";
 import { GlobusApiError } from "./_error.ts";
 import { type Env, httpTimeoutMs } from "./_urls.ts";
 import { quoteText } from "../quote/mod.ts";
-import { timerDelay } from "../timer/mod.ts";
+import { sleep, timerDelay } from "../timer/mod.ts";
 import { VERSION } from "../version.ts";
 
 /** Statuses worth another try: the service asked us to slow down or was briefly away. */
@@ -133,11 +133,6 @@ function retryAfterMs(header: string | null, now: number): number | undefined {
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/** Text the service sent, for a message: quoted, control characters escaped, bounded. */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, timerDelay(ms)));
 }
 
 class TimeoutMarker extends Error {}

@@ -11,6 +11,7 @@ import {
   type Server,
 } from "../../xio/mod.ts";
 import { oneLine } from "../../quote/mod.ts";
+import { sleep } from "../../timer/mod.ts";
 import type { AccessPointConfig } from "../_config.ts";
 import type { IssuedLanSecret, PlaneHost } from "../_plane.ts";
 import type { Carrier } from "./_carrier.ts";
@@ -51,20 +52,6 @@ function pointLabel(point: AccessPointConfig): string {
   const slug = point.displayName.replace(/\s*(stream\s+)?access\s+point\s*$/i, "").trim()
     .toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
   return slug || point.id.slice(0, 8);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Waits for the promises, but no longer than ms. */
-export async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    Promise.allSettled(promises),
-    new Promise((resolve) => timer = setTimeout(resolve, ms)),
-  ]);
-  clearTimeout(timer);
 }
 
 /** The state and services every part of the plane uses; one per plane. */
@@ -131,7 +118,7 @@ export class PlaneContext {
       } catch (error) {
         if (stopped() || server.state !== "open") return;
         this.#log?.(`[data plane] accept on "${server.address}" failed: ${oneLine(error)}`);
-        await delay(ACCEPT_RETRY_MS);
+        await sleep(ACCEPT_RETRY_MS);
         continue;
       }
       take(accepted);

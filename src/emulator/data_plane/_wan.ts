@@ -9,15 +9,10 @@ import { formatContact } from "../../contact/mod.ts";
 import { oneLine } from "../../quote/mod.ts";
 import type { SecretAnswer } from "../../handshake/mod.ts";
 import { type Accepted, type Handle, type Server, Stack } from "../../xio/mod.ts";
+import { settleWithin } from "../../timer/mod.ts";
 import type { AccessPointConfig } from "../_config.ts";
 import type { Carrier } from "./_carrier.ts";
-import {
-  CLOSE_WAIT_MS,
-  failureReason,
-  NODELAY,
-  type PlaneContext,
-  settleWithin,
-} from "./_context.ts";
+import { CLOSE_WAIT_MS, failureReason, NODELAY, type PlaneContext } from "./_context.ts";
 import type { StreamRun } from "./_stream.ts";
 
 /** What the two ends of one WAN connection share (both access points are in-process). */

@@ -29,18 +29,14 @@
  * @module
  */
 import type { Contact } from "../../contact/mod.ts";
+import { settleWithin } from "../../timer/mod.ts";
 import type {
   AccessPointPlane,
   AccessPointPlaneFactory,
   PlaneHost,
   PlaneTunnel,
 } from "../_plane.ts";
-import {
-  CLOSE_WAIT_MS,
-  PlaneContext,
-  settleWithin,
-  type StreamsDataPlaneOptions,
-} from "./_context.ts";
+import { CLOSE_WAIT_MS, PlaneContext, type StreamsDataPlaneOptions } from "./_context.ts";
 import { InitiatorPoint } from "./_initiator.ts";
 import { ListenerPoint } from "./_listener.ts";
 import { WanPairs, WanPorts } from "./_wan.ts";
