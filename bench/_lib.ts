@@ -143,7 +143,7 @@ export async function compareCommands(
   return { ours: median(oursRuns), baseline: median(baselineRuns), oursRuns, baselineRuns };
 }
 
-/** The launcher's permission flags, read from bin/globus-streams as build.ts does. */
+/** The launcher's permission flags, read from bin/globus-streams as build/ does. */
 export async function launcherPermissions(): Promise<string[]> {
   const text = await Deno.readTextFile(`${repoRoot}bin/globus-streams`);
   const match = text.match(/^PERMISSIONS="([^"]*)"/m);

@@ -1,2 +1,2 @@
-/** The commit the binary was built from; build.ts stamps it while compiling. */
+/** The commit the binary was built from; build/ stamps it while compiling. */
 export const COMMIT = "development tree";

@@ -38,7 +38,7 @@ export const ExitCode = {
 /**
  * Imports a command module by name. The specifier is computed on purpose: Deno builds
  * the graph of every literal `import("./x.ts")` at start-up, npm packages included, which
- * cost contact-lookup ~3 ms it never uses. build.ts passes these modules to
+ * cost contact-lookup ~3 ms it never uses. build/ passes these modules to
  * `deno compile --include` since they are not found by static analysis.
  */
 // deno-lint-ignore no-explicit-any

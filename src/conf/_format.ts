@@ -4,6 +4,7 @@
 import { CONTACT_HINT, parseContact } from "../contact/mod.ts";
 import { ConfError } from "./_error.ts";
 import { quoteText } from "../quote/mod.ts";
+import { isUuid } from "../uuid/mod.ts";
 
 /** Which end of the tunnel this host is. Our own key, not the official tool's. */
 export type Side = "listening" | "initiating";
@@ -39,13 +40,6 @@ export interface Conf {
   lines: readonly ConfLine[];
 }
 
-const uuidPattern = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-
-/** Whether text is a UUID in the 8-4-4-4-12 hex form Globus ids use. */
-export function isUuid(text: string): boolean {
-  return uuidPattern.test(text);
-}
-
 // The value checks. Deliberately not zod, unlike the rest of the program: this module
 // is on the start-up path of every preloaded process (`contact-lookup`), and importing
 // zod there costs about as much as starting Deno itself (bench/contact_lookup.ts). The
@@ -55,7 +49,7 @@ type Check = (text: string) => { value: string | number } | { reason: string };
 const wholeSeconds: Check = (text) =>
   /^\d{1,12}$/.test(text) ? { value: Number(text) } : { reason: "want whole seconds" };
 
-const uuid: Check = (text) => uuidPattern.test(text) ? { value: text } : { reason: "want a UUID" };
+const uuid: Check = (text) => isUuid(text) ? { value: text } : { reason: "want a UUID" };
 
 const contact: Check = (text) =>
   parseContact(text) !== undefined ? { value: text } : { reason: CONTACT_HINT };

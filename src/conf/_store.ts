@@ -7,8 +7,10 @@
 //   file, never a torn one, without taking any lock.
 // - Read-modify-write runs under an advisory lock (flock via Deno.FsFile.lock) on a
 //   separate `<id>.lock` file, since rename swaps the conf file's inode.
-import { writeFileAtomic } from "./_atomic.ts";
-import { type Conf, formatConf, isUuid, parseConf } from "./_format.ts";
+import { writeFileAtomic } from "../atomic/mod.ts";
+import { type Conf, formatConf, parseConf } from "./_format.ts";
+import { isUuid } from "../uuid/mod.ts";
+import { sleep } from "../timer/mod.ts";
 import { ConfError } from "./_error.ts";
 
 /** Lookup of environment variables, as CliDeps.env. */
@@ -75,10 +77,6 @@ function checkOwnerAndMode(
       `(run: chmod ${fix} "${path}")`,
     { path },
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Conf files are small; a larger one is not ours. */

@@ -12,7 +12,6 @@
  * ```
  * @module
  */
-export { writeFileAtomic } from "./_atomic.ts";
 export { ConfError } from "./_error.ts";
 export {
   type Conf,
@@ -21,9 +20,10 @@ export {
   type ConfValues,
   formatConf,
   freshFor,
-  isUuid,
   parseConf,
   type Side,
   withValues,
 } from "./_format.ts";
 export { confDir, ConfStore, type ConfStoreOptions, type Env } from "./_store.ts";
+/** Re-exported for the CLI's commands; other folders import it from src/uuid. */
+export { isUuid } from "../uuid/mod.ts";

@@ -5,7 +5,8 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ClientConfig, EmulatorConfig, UserConfig } from "./_config.ts";
 import { escapeHtml, html, json, oauthError } from "./_respond.ts";
-import { gcsScope, isUuid, TRANSFER_SCOPE } from "../globus/mod.ts";
+import { gcsScope, TRANSFER_SCOPE } from "../globus/mod.ts";
+import { isUuid } from "../uuid/mod.ts";
 
 export const TRANSFER_RESOURCE_SERVER = "transfer.api.globus.org";
 export const AUTH_RESOURCE_SERVER = "auth.globus.org";

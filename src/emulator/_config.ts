@@ -4,7 +4,7 @@ import { z } from "zod";
 import { parse as parseToml } from "smol-toml";
 import { randomBytes } from "node:crypto";
 import { EmulatorError } from "./_error.ts";
-import { isUuid } from "../globus/mod.ts";
+import { isUuid } from "../uuid/mod.ts";
 
 export interface UserConfig {
   id: string;

@@ -15,7 +15,7 @@ import {
   type PlaneTunnel,
 } from "./_plane.ts";
 import { EmulatorError } from "./_error.ts";
-import { streamsDataPlane } from "./_data_plane.ts";
+import { streamsDataPlane } from "./data_plane/mod.ts";
 import { json } from "./_respond.ts";
 import { formatContact } from "../contact/mod.ts";
 

@@ -1,6 +1,6 @@
 // The exports the emulator hands to shells: `export KEY=VALUE` lines, written to a
 // file atomically (so a reader that sees the file sees all of it).
-import { writeFileAtomic } from "../conf/mod.ts";
+import { writeFileAtomic } from "../atomic/mod.ts";
 import { EmulatorError } from "./_error.ts";
 
 /** Quotes a value for sh only when it needs it. */

@@ -7,7 +7,8 @@ import type { AuthBook, Identity } from "./_auth_api.ts";
 import type { IssuedLanSecret } from "./_plane.ts";
 import type { TunnelBook } from "./_tunnels.ts";
 import { bearerToken, gcsResult, issueDetail, readJson } from "./_respond.ts";
-import { gcsScope, isUuid } from "../globus/mod.ts";
+import { gcsScope } from "../globus/mod.ts";
+import { isUuid } from "../uuid/mod.ts";
 
 const MAX_SECRET_MINS = 10080;
 

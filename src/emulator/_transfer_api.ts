@@ -13,7 +13,8 @@ import {
   requestId,
 } from "./_respond.ts";
 import type { TunnelBook, TunnelRecord } from "./_tunnels.ts";
-import { isUuid, TRANSFER_SCOPE } from "../globus/mod.ts";
+import { TRANSFER_SCOPE } from "../globus/mod.ts";
+import { isUuid } from "../uuid/mod.ts";
 import { formatContact, parseContact } from "../contact/mod.ts";
 
 const MAX_LIFETIME_MINS = 10080;

@@ -3,7 +3,7 @@
  * credentials, PKCE login, refresh, revoke, userinfo), the Transfer tunnel and
  * stream-access-point API, and a GCS manager per endpoint (LAN secrets, stream
  * gateways). The access points' traffic is the data plane's job, behind
- * AccessPointPlane (see _plane.ts); the default is streamsDataPlane (_data_plane.ts),
+ * AccessPointPlane (see _plane.ts); the default is streamsDataPlane (data_plane/),
  * which carries real traffic over three TCP legs (docs/data-plane.md).
  *
  * @example
@@ -42,4 +42,4 @@ export {
   streamsDataPlane,
   type StreamsDataPlaneOptions,
   streamsDataPlaneWith,
-} from "./_data_plane.ts";
+} from "./data_plane/mod.ts";

@@ -2,7 +2,8 @@
 // "paste the code" login itself, logout (revocation) and userinfo.
 import { z } from "zod";
 import { createHash, randomBytes } from "node:crypto";
-import { GlobusApiError, isUuid } from "./_error.ts";
+import { GlobusApiError } from "./_error.ts";
+import { isUuid } from "../uuid/mod.ts";
 import { headerToken, HttpClient } from "./_http.ts";
 import { type Env, isProductionAuth, serviceUrls } from "./_urls.ts";
 import {

@@ -1,3 +1,5 @@
+import { isUuid } from "../uuid/mod.ts";
+
 /** What went wrong, as the CLI needs to know it to pick an exit code. */
 export type GlobusApiErrorKind = "api" | "network" | "auth" | "malformed";
 
@@ -25,14 +27,6 @@ export class GlobusApiError extends Error {
     this.status = options.status ?? 0;
     this.code = options.code ?? "";
   }
-}
-
-/** RFC 4122 text form, any version (Globus ids are UUIDs; tests use readable ones). */
-export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Whether text is a UUID in its 36-character text form. */
-export function isUuid(text: string): boolean {
-  return UUID_PATTERN.test(text);
 }
 
 /** Throws a GlobusApiError naming the bad id before any request is sent. */

@@ -2,7 +2,8 @@
 // gateways, inside GCS's result envelope.
 import { z } from "zod";
 import { Authorizer, type ClientOptions, gcsScope } from "./_auth.ts";
-import { checkUuid, GlobusApiError, isUuid } from "./_error.ts";
+import { checkUuid, GlobusApiError } from "./_error.ts";
+import { isUuid } from "../uuid/mod.ts";
 import { HttpClient } from "./_http.ts";
 
 export interface LanSecret {

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { GlobusApiError } from "./_error.ts";
 import { type Env, httpTimeoutMs } from "./_urls.ts";
 import { quoteText } from "../quote/mod.ts";
-import { timerDelay } from "../timer/mod.ts";
+import { sleep, timerDelay } from "../timer/mod.ts";
 import { VERSION } from "../version.ts";
 
 /** Statuses worth another try: the service asked us to slow down or was briefly away. */
@@ -94,14 +94,19 @@ export function describeIssues(error: z.ZodError): string {
   return `${path}: ${first.message}${more}`;
 }
 
-function oneLine(text: string): string {
+/**
+ * Service text flattened for a message: every run of white space one space, trimmed, cut
+ * at DETAIL_MAX_CHARS. (Not quote's oneLine: a service's text may be HTML or indented
+ * JSON, whose blanks carry nothing.)
+ */
+function flatText(text: string): string {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length > DETAIL_MAX_CHARS ? flat.slice(0, DETAIL_MAX_CHARS) + "..." : flat;
 }
 
 function detailText(detail: unknown): string {
   if (detail === undefined || detail === null) return "";
-  return oneLine(typeof detail === "string" ? detail : JSON.stringify(detail));
+  return flatText(typeof detail === "string" ? detail : JSON.stringify(detail));
 }
 
 function networkReason(error: unknown): string {
@@ -118,8 +123,8 @@ function networkReason(error: unknown): string {
   if (/dns error|failed to lookup|name or service not known|no address/i.test(text)) {
     return "host name not found";
   }
-  if (/certificate|tls|ssl/i.test(text)) return `TLS failed (${oneLine(text)})`;
-  return oneLine(text.split(": ").at(-1) ?? text);
+  if (/certificate|tls|ssl/i.test(text)) return `TLS failed (${flatText(text)})`;
+  return flatText(text.split(": ").at(-1) ?? text);
 }
 
 function retryAfterMs(header: string | null, now: number): number | undefined {
@@ -128,11 +133,6 @@ function retryAfterMs(header: string | null, now: number): number | undefined {
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/** Text the service sent, for a message: quoted, control characters escaped, bounded. */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, timerDelay(ms)));
 }
 
 class TimeoutMarker extends Error {}
@@ -332,7 +332,7 @@ export class HttpClient {
         throw new GlobusApiError(
           "malformed",
           `${this.service} sent a malformed answer to ${where}: not JSON (starts "${
-            oneLine(text).slice(0, 40)
+            flatText(text).slice(0, 40)
           }")`,
           { status },
         );
@@ -373,7 +373,7 @@ export class HttpClient {
         detail = detailText(body.detail ?? body.message);
       }
     } else if (document === undefined && text.trim() !== "") {
-      detail = oneLine(text).slice(0, 80);
+      detail = flatText(text).slice(0, 80);
     }
     const label = code ? `${status} ${code}` : `${status}`;
     const said = detail ? `: ${detail}` : "";

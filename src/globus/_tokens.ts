@@ -1,6 +1,6 @@
 // The tokens `login` stores: $GLOBUS_STREAMS_DIR/tokens.json (default
 // $HOME/.globus/streams), directory 0700, file 0600, always replaced atomically.
-import { writeFileAtomic } from "../conf/mod.ts";
+import { writeFileAtomic } from "../atomic/mod.ts";
 import { z } from "zod";
 import { dirname, join } from "node:path";
 import { GlobusApiError } from "./_error.ts";

@@ -3,7 +3,8 @@
 import { z } from "zod";
 import { Authorizer, type ClientOptions, TRANSFER_SCOPE } from "./_auth.ts";
 import { formatContact, isIpAddress, parseContact } from "../contact/mod.ts";
-import { checkUuid, GlobusApiError, isUuid } from "./_error.ts";
+import { checkUuid, GlobusApiError } from "./_error.ts";
+import { isUuid } from "../uuid/mod.ts";
 import { HttpClient, type HttpMethod } from "./_http.ts";
 import { serviceUrls } from "./_urls.ts";
 

@@ -3,6 +3,7 @@
 // (tags are verified by the caller, who knows the secret).
 
 import { HandshakeError } from "./_error.ts";
+import { isUuid } from "../uuid/mod.ts";
 
 /** Size of HELLO: "GSA1" | flags | Nc. */
 export const HELLO_SIZE = 37;
@@ -58,13 +59,6 @@ export interface Verdict {
   name: VerdictName;
   /** The challenger's tag Tc: meaningful only when accepted, zeros otherwise. */
   tc: Uint8Array;
-}
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Whether text is a UUID in the 8-4-4-4-12 hex form. */
-export function isUuid(text: string): boolean {
-  return uuidPattern.test(text);
 }
 
 /** A UUID's 16 bytes. Throws a HandshakeError ("malformed") for anything else. */

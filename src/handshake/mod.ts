@@ -22,7 +22,6 @@ export {
   bytesToUuid,
   type Hello,
   HELLO_SIZE,
-  isUuid,
   NONCE_SIZE,
   parseHello,
   parseProof,

@@ -3,7 +3,7 @@
 // point makes with GSA1 as challenger (the conf file's LAN secret), and relays the ones
 // that pass to the local service.
 //   access point -> tcp,gsa1:role=challenger (listen) ==relay== tcp -> local service
-import { handshakeReason, isXioError, relay, Stack } from "../xio/mod.ts";
+import { adaptiveBuffers, handshakeReason, isXioError, relay, Stack } from "../xio/mod.ts";
 import { HelperError } from "./_error.ts";
 import { serveUntil, type Totals } from "./_serve.ts";
 import { rootMessage, type StreamTimeouts } from "./_tunnel.ts";
@@ -22,10 +22,9 @@ export interface ExposeOptions extends StreamTimeouts {
   onListening?: (address: string) => void;
   /** One line per refused or failed connection (no newline). */
   log?: (line: string) => void;
+  /** Bytes per relay read, fixed; by default adaptive, as forward's (see ForwardOptions). */
   bufferSize?: number;
 }
-
-const DEFAULT_BUFFER_SIZE = 256 * 1024;
 
 const reasonText: Record<string, string> = {
   bad_proof: "bad proof (the access point holds another LAN secret)",
@@ -74,6 +73,10 @@ export async function exposePort(tunnelId: string, options: ExposeOptions): Prom
     });
   }
   const totals: Totals = { connections: 0, failed: 0, up: 0, down: 0 };
+  // One budget for every stream of this port: the bulk ones share 16 large buffers.
+  const buffers = options.bufferSize === undefined
+    ? { adaptive: adaptiveBuffers() }
+    : { bufferSize: options.bufferSize };
   options.onListening?.(server.address);
   const { signal } = options;
   const service = Stack.parse("tcp:nodelay");
@@ -101,7 +104,7 @@ export async function exposePort(tunnelId: string, options: ExposeOptions): Prom
     }
     track(app);
     try {
-      await relay(peer, app, { signal, bufferSize: options.bufferSize ?? DEFAULT_BUFFER_SIZE });
+      await relay(peer, app, { signal, ...buffers });
     } catch (error) {
       if (!signal.aborted) {
         totals.failed++;

@@ -1,6 +1,6 @@
 // forward: a local port whose every connection becomes a new stream into the tunnel.
 //   local app -> tcp (listen) ==relay== tcp,gsa1:role=responder -> initiating access point
-import { relay, Stack } from "../xio/mod.ts";
+import { adaptiveBuffers, relay, Stack } from "../xio/mod.ts";
 import { HelperError } from "./_error.ts";
 import { serveUntil, type Totals } from "./_serve.ts";
 import {
@@ -19,11 +19,13 @@ export interface ForwardOptions extends StreamTimeouts {
   onListening?: (address: string) => void;
   /** One line per failed connection (no newline). */
   log?: (line: string) => void;
-  /** Bytes per relay read (default 256 KiB). */
+  /**
+   * Bytes per relay read, fixed. By default each direction of a relay starts with a
+   * 16 KiB buffer and only a direction that keeps filling it grows (x4 per step) up to
+   * 1 MiB, while this port's streams hold fewer than 16 MiB of grown buffers.
+   */
   bufferSize?: number;
 }
-
-const DEFAULT_BUFFER_SIZE = 256 * 1024;
 
 /** Whether error (or a cause) says the other end of a connection went away. */
 function peerWentAway(error: unknown): boolean {
@@ -61,6 +63,10 @@ export async function forwardPort(lookup: TargetLookup, options: ForwardOptions)
     });
   }
   const totals: Totals = { connections: 0, failed: 0, up: 0, down: 0 };
+  // One budget for every stream of this port: the bulk ones share 16 large buffers.
+  const buffers = options.bufferSize === undefined
+    ? { adaptive: adaptiveBuffers() }
+    : { bufferSize: options.bufferSize };
   options.onListening?.(server.address);
   const { signal } = options;
   await serveUntil(server, signal, async (accepted, track) => {
@@ -79,7 +85,7 @@ export async function forwardPort(lookup: TargetLookup, options: ForwardOptions)
     }
     track(tunnel);
     try {
-      await relay(local, tunnel, { signal, bufferSize: options.bufferSize ?? DEFAULT_BUFFER_SIZE });
+      await relay(local, tunnel, { signal, ...buffers });
     } catch (error) {
       // A stream that carried data and then lost its peer (the tunnel was stopped, the
       // far app reset) ended; it did not fail.

@@ -1,6 +1,7 @@
 // What forward and expose share: an accept loop that hands each connection to its own
 // task, totals, and shutting everything down when the signal aborts.
 import type { Accepted, Handle, Server } from "../xio/mod.ts";
+import { settleWithin, sleep } from "../timer/mod.ts";
 import { rootMessage } from "./_tunnel.ts";
 
 /** What a forward or expose did, reported when it stops. */
@@ -23,6 +24,8 @@ export function formatTotals(totals: Totals): string {
 }
 
 const STOP_WAIT_MS = 5_000;
+/** The pause before accepting again after a failed accept (e.g. out of file descriptors). */
+const ACCEPT_RETRY_MS = 100;
 
 /**
  * Accepts until signal aborts; handle(accepted, track) runs per connection, registering
@@ -46,7 +49,7 @@ export async function serveUntil(
       } catch (error) {
         if (signal.aborted || server.state === "closed") break;
         log(`accept on "${server.address}" failed: ${rootMessage(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(ACCEPT_RETRY_MS);
         continue;
       }
       const mine: Handle[] = [];
@@ -69,11 +72,6 @@ export async function serveUntil(
     signal.removeEventListener("abort", stop);
     await server.close().catch(() => {});
     await Promise.allSettled([...open].map((h) => h.close()));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...tasks]),
-      new Promise((resolve) => timer = setTimeout(resolve, STOP_WAIT_MS)),
-    ]);
-    clearTimeout(timer);
+    await settleWithin([...tasks], STOP_WAIT_MS);
   }
 }

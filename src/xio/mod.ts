@@ -58,7 +58,14 @@ export { Handle, type HandleState, type ReadOptions } from "./_handle.ts";
 export { Accepted, Server } from "./_server.ts";
 export { Stack, type StackEntry, type StackOptions } from "./_stack.ts";
 export { defaultRegistry, DriverRegistry, registerDriver } from "./_registry.ts";
-export { relay, type RelayOptions, type RelayResult } from "./_relay.ts";
+export {
+  type AdaptiveBuffers,
+  adaptiveBuffers,
+  BufferBudget,
+  relay,
+  type RelayOptions,
+  type RelayResult,
+} from "./_relay.ts";
 export {
   type Gsa1Attrs,
   gsa1Driver,

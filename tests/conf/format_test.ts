@@ -4,7 +4,6 @@ import {
   ConfError,
   formatConf,
   freshFor,
-  isUuid,
   parseConf,
   withValues,
 } from "../../src/conf/mod.ts";
@@ -187,11 +186,4 @@ Deno.test("freshFor counts from update_time + connector_contact_string_ttl", () 
   assert.equal(freshFor(values, 1700000009_500), 0.5);
   assert.ok(freshFor(values, 1700000010_000) <= 0);
   assert.equal(freshFor({ ...values, connectorContactString: undefined }, 0), 0);
-});
-
-Deno.test("isUuid", () => {
-  assert.ok(isUuid(id));
-  assert.ok(isUuid(id.toUpperCase()));
-  assert.ok(!isUuid(id + "0"));
-  assert.ok(!isUuid("../../etc/passwd"));
 });

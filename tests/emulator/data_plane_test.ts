@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { type Handle, handshakeReason, isXioError, type Server, Stack } from "../../src/xio/mod.ts";
 import type { LanSecret, Tunnel } from "../../src/globus/mod.ts";
 import type { EmulatorConfig } from "../../src/emulator/mod.ts";
-import { BufferBudget, relayAdaptive } from "../../src/emulator/_dp_stream.ts";
 import { forwardPort } from "../../src/helpers/_forward.ts";
 import {
   answerHello,
@@ -502,123 +501,6 @@ Deno.test("gateways without lan_secret_required: plain TCP on both LAN legs, an 
   } finally {
     await v4.stop();
     await v6?.stop();
-  }
-});
-
-// --- relayAdaptive: buffers sized by use ---------------------------------------------
-
-/** Reads a handle to its end (EOF), at most 10 s. */
-async function drain(handle: Handle): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buffer = new Uint8Array(64 * 1024);
-  for (;;) {
-    try {
-      const n = await handle.read(buffer, { timeoutMs: 10_000 });
-      chunks.push(buffer.slice(0, n));
-    } catch (error) {
-      if (isXioError(error, "EOF")) break;
-      throw error;
-    }
-  }
-  const out = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
-/** Two memory pairs a<->a2 and b<->b2; the relay runs between a2 and b2. */
-async function memoryPairs(name: string): Promise<{ ends: Handle[]; close(): Promise<void> }> {
-  const stack = Stack.parse("memory:capacity=4m");
-  const servers = [await stack.listen(`${name}-a`), await stack.listen(`${name}-b`)];
-  const [a, b] = await Promise.all(servers.map((s) => stack.open(s.address)));
-  const [a2, b2] = await Promise.all(servers.map((s) => s.accept()));
-  const ends = [a, a2, b, b2];
-  return {
-    ends,
-    async close() {
-      await Promise.allSettled([...ends.map((h) => h.close()), ...servers.map((s) => s.close())]);
-    },
-  };
-}
-
-Deno.test("relayAdaptive: a bulk direction grows within the budget and gives it back", async () => {
-  const pairs = await memoryPairs("adaptive-bulk");
-  const [a, a2, b, b2] = pairs.ends;
-  const budget = new BufferBudget(3 * 64 * 1024);
-  let peak = 0;
-  try {
-    const relaying = relayAdaptive(a2, b2, { small: 16 * 1024, large: 256 * 1024 }, budget);
-    const data = randomData(8 * 1024 * 1024);
-    const sending = (async () => {
-      for (let at = 0; at < data.length; at += 1024 * 1024) {
-        await a.write(data.subarray(at, at + 1024 * 1024));
-        peak = Math.max(peak, budget.used);
-      }
-      await a.closeWrite();
-    })();
-    const got = new Uint8Array(data.length);
-    let n = 0;
-    while (n < got.length) {
-      n += await b.read(got.subarray(n), { timeoutMs: 10_000 });
-      peak = Math.max(peak, budget.used);
-    }
-    await within(sending, 10_000, "sending");
-    await b.closeWrite();
-    const moved = await within(relaying, 10_000, "the relay");
-    assert.equal(moved.aToB, data.length);
-    assert.equal(moved.bToA, 0);
-    assert.equal(sha256(got), sha256(data));
-    // It grew (16k -> 64k at least), never past the budget, and returned it at the end.
-    assert.ok(peak >= 48 * 1024, `peak ${peak}`);
-    assert.ok(peak <= budget.limit, `peak ${peak}`);
-    assert.equal(budget.used, 0);
-  } finally {
-    await pairs.close();
-  }
-});
-
-Deno.test("relayAdaptive: with no budget left every direction stays small", async () => {
-  const pairs = await memoryPairs("adaptive-none");
-  const [a, a2, b, b2] = pairs.ends;
-  const budget = new BufferBudget(0);
-  try {
-    const relaying = relayAdaptive(a2, b2, { small: 4096, large: 1024 * 1024 }, budget);
-    const data = randomData(1024 * 1024);
-    const sending = (async () => {
-      await a.write(data);
-      await a.closeWrite();
-    })();
-    const reply = randomData(1000);
-    await b.write(reply);
-    await b.closeWrite();
-    const [got, back] = await Promise.all([drain(b), drain(a)]);
-    await within(sending, 10_000, "sending");
-    const moved = await within(relaying, 10_000, "the relay");
-    assert.equal(moved.aToB, data.length);
-    assert.equal(moved.bToA, reply.length);
-    assert.equal(sha256(got), sha256(data));
-    assert.deepEqual(back, reply);
-    assert.equal(budget.used, 0);
-  } finally {
-    await pairs.close();
-  }
-});
-
-Deno.test("relayAdaptive: a failed side ends the relay with its error and frees the budget", async () => {
-  const pairs = await memoryPairs("adaptive-fail");
-  const [a, a2, _b, b2] = pairs.ends;
-  const budget = new BufferBudget(1024 * 1024);
-  try {
-    const relaying = relayAdaptive(a2, b2, { small: 1024, large: 64 * 1024 }, budget);
-    await a.write(randomData(256 * 1024));
-    await b2.close();
-    await assert.rejects(within(relaying, 10_000, "the relay"));
-    assert.equal(budget.used, 0);
-  } finally {
-    await pairs.close();
   }
 });
 

@@ -7,11 +7,9 @@ import {
   type Emulator,
   type EmulatorConfig,
   startEmulator,
-} from "../../src/emulator/mod.ts";
-import {
   type StreamsDataPlaneOptions,
   streamsDataPlaneWith,
-} from "../../src/emulator/_data_plane.ts";
+} from "../../src/emulator/mod.ts";
 import {
   GcsClient,
   type LanSecret,

@@ -1,8 +1,8 @@
-// Running build.ts the way `./dev build` does, with every network attempt of deno compile
+// Running build/mod.ts the way `./dev build` does, with every network attempt of deno compile
 // (the denort download) sent to a closed port on loopback: the build sees exactly what
 // it sees on a machine without network, here and in CI alike.
 import { join } from "node:path";
-import { findDenort, hostTarget } from "../../build.ts";
+import { findDenort, hostTarget } from "../../build/mod.ts";
 import { freePort, outputWithin, spawnPiped } from "../_support/process.ts";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -36,16 +36,16 @@ export function offlineEnv(extra: Record<string, string> = {}): Record<string, s
   };
 }
 
-/** Runs `deno run --allow-all build.ts ARGS` from the repo, bounded to 15 minutes. */
+/** Runs `deno run --allow-all build/mod.ts ARGS` from the repo, bounded to 15 minutes. */
 export async function runBuild(args: string[], env = offlineEnv()): Promise<BuildRun> {
   const child = spawnPiped(
     Deno.execPath(),
-    ["run", "--allow-all", "--no-prompt", join(repoRoot, "build.ts"), ...args],
+    ["run", "--allow-all", "--no-prompt", join(repoRoot, "build", "mod.ts"), ...args],
     { cwd: repoRoot, env },
   );
   const output = await outputWithin(child, 900_000);
   if (output.signal === "SIGKILL") {
-    throw new Error(`build.ts ${args.join(" ")} did not finish in 900 s`);
+    throw new Error(`build/mod.ts ${args.join(" ")} did not finish in 900 s`);
   }
   return { code: output.code, stdout: output.stdout, stderr: output.stderr };
 }

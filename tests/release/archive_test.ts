@@ -17,7 +17,7 @@ import {
   OFFLINE_REASON,
   readElf,
   TARGETS,
-} from "../../build.ts";
+} from "../../build/mod.ts";
 import { denortOffline, offlineEnv, repoRoot, runBuild, runTool } from "./_build.ts";
 
 /** What `tar tzf` lists for an archive, in order. */

@@ -1,4 +1,4 @@
-// build.ts's pieces on their own: arguments, permissions, commit stamp, ELF checks,
+// The build's pieces on their own: arguments, permissions, commit stamp, ELF checks,
 // where denort comes from, and the one-line message when it is missing.
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -19,7 +19,7 @@ import {
   readPermissions,
   stampCommit,
   TARGETS,
-} from "../../build.ts";
+} from "../../build/mod.ts";
 import { VERSION } from "../../src/version.ts";
 import { repoRoot } from "./_build.ts";
 

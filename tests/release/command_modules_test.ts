@@ -1,10 +1,10 @@
 // deno compile cannot see the command modules src/cli/mod.ts imports by a computed
-// specifier; build.ts passes them to --include. This keeps the two lists the same.
+// specifier; build/ passes them to --include. This keeps the two lists the same.
 import assert from "node:assert/strict";
-import { commandModules } from "../../build.ts";
+import { commandModules } from "../../build/mod.ts";
 import { repoRoot } from "./_build.ts";
 
-Deno.test("build.ts includes exactly the command modules the CLI loads by computed specifier", async () => {
+Deno.test("the build includes exactly the command modules the CLI loads by computed specifier", async () => {
   const files: string[] = [];
   for await (const entry of Deno.readDir(`${repoRoot}/src/cli`)) {
     if (entry.isFile) files.push(`src/cli/${entry.name}`);

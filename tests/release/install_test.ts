@@ -5,7 +5,7 @@
 // bin/globus-streams inside the prefix; every other file is the archive's own.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { archiveName, archiveTop, LIBRARY, LIBRARY_LINK } from "../../build.ts";
+import { archiveName, archiveTop, LIBRARY, LIBRARY_LINK } from "../../build/mod.ts";
 import { VERSION } from "../../src/version.ts";
 import {
   denortOffline,

@@ -13,7 +13,6 @@ import {
   checkVerdict,
   HandshakeError,
   HELLO_SIZE,
-  isUuid,
   judgeProof,
   newNonce,
   PROOF_SIZE,
@@ -32,6 +31,7 @@ import {
 import { XioError } from "../_error.ts";
 import type { Options } from "../_options.ts";
 import { timerDelay } from "../../timer/mod.ts";
+import { isUuid } from "../../uuid/mod.ts";
 
 /** What code passes for gsa1 in StackOptions.attrs. */
 export interface Gsa1Attrs {

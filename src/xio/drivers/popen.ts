@@ -7,6 +7,7 @@
 import type { DriverContext, DriverLink, LinkInfo, TransportDriver } from "../_driver.ts";
 import { XioError } from "../_error.ts";
 import type { Options } from "../_options.ts";
+import { settleWithin } from "../../timer/mod.ts";
 
 /** What code may pass for popen in StackOptions.attrs. */
 export interface PopenAttrs {
@@ -59,10 +60,7 @@ class Tail {
 
   /** What was kept, waiting at most ms for the stream's end (a grandchild may hold it). */
   async bytes(ms: number): Promise<Uint8Array> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
-    await Promise.race([this.done, late]);
-    clearTimeout(timer);
+    await settleWithin([this.done], ms);
     await this.#reader.cancel().catch(() => {});
     await this.done;
     return this.#kept;

@@ -6,6 +6,7 @@
 
 import type { DriverContext, DriverLink, LinkInfo, Lower, TransformDriver } from "../_driver.ts";
 import type { Options } from "../_options.ts";
+import { sleep } from "../../timer/mod.ts";
 
 /** A token bucket refilled in whole periods. */
 export class TokenBucket {
@@ -66,21 +67,6 @@ export class TokenBucket {
   spend(n: number): void {
     this.#tokens -= n;
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 class RateLink implements DriverLink {

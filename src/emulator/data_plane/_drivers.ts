@@ -13,7 +13,7 @@ import {
   type Lower,
   PassLink,
   type TransformDriver,
-} from "../xio/mod.ts";
+} from "../../xio/mod.ts";
 
 /** What the data plane passes for lan_gsa1 in StackOptions.attrs. */
 export interface LanGsa1Attrs extends Gsa1Attrs {

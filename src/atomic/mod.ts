@@ -1,5 +1,19 @@
-// The one atomic file replace of the project (conf files, login tokens, the emulator's
-// env file): a reader sees the old file or the new one, never a part of either.
+/**
+ * The one atomic file replace of the project (conf files, login tokens, the emulator's
+ * env file, the build's checksums and tree library): a reader sees the old file or the
+ * new one, never a part of either. Its own folder so that conf/, globus/, emulator/ and
+ * the build share it without importing each other.
+ *
+ * The temp name `.<name>.<8 hex>.tmp` is part of the contract: conf/ recognises the temp
+ * files a killed writer leaves behind by it.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "../atomic/mod.ts";
+ * await writeFileAtomic("/tmp/x.conf", new TextEncoder().encode("a=1\n"), { mode: 0o600 });
+ * ```
+ * @module
+ */
 
 /**
  * Replaces `path` with `bytes`: a temp file in the same directory (mode from creation,
