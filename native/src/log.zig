@@ -5,6 +5,9 @@
 //! This library has one level of detail: a level of 0 (or an empty value) is off, any
 //! other value turns every line on. With a file the lines are appended to it instead of
 //! stderr; a `#` before the file name truncates it first. Flags are accepted and ignored.
+//! The file is opened without following a symbolic link, and an existing file owned by
+//! another user is refused (lines then go to stderr): a path in /tmp cannot be used to
+//! make the program append to someone else's file.
 //! A line never goes to stdout, never allocates, and leaves errno as it found it.
 
 const std = @import("std");
@@ -62,9 +65,31 @@ pub fn init() void {
     @memcpy(path[0..settings.path_len], settings.path[0..settings.path_len]);
     path[settings.path_len] = 0;
     const mode: c_int = if (settings.truncate) sys.O_TRUNC else sys.O_APPEND;
-    const flags = sys.O_WRONLY | sys.O_CREAT | sys.O_CLOEXEC | mode;
+    // Not O_TRUNC before the owner is known: open, check, then truncate.
+    const flags = sys.O_WRONLY | sys.O_CREAT | sys.O_CLOEXEC | sys.O_NOFOLLOW | sys.O_APPEND;
     const fd = sys.open(@ptrCast(&path), flags, @as(c_uint, 0o600));
-    if (fd >= 0) log_fd = fd;
+    if (fd < 0) return;
+    if (!own_regular_file(fd)) {
+        _ = sys.close(fd);
+        return;
+    }
+    if (mode == sys.O_TRUNC) _ = sys.ftruncate(fd, 0);
+    log_fd = fd;
+}
+
+/// Whether fd is a regular file of this user. A kernel without statx (before 4.11)
+/// cannot tell: the file is trusted, as before the check existed.
+fn own_regular_file(fd: c_int) bool {
+    const linux = std.os.linux;
+    var info: linux.Statx = undefined;
+    const rc = linux.statx(fd, "", linux.AT.EMPTY_PATH, .{ .TYPE = true, .UID = true }, &info);
+    switch (linux.errno(rc)) {
+        .SUCCESS => {},
+        .NOSYS => return true,
+        else => return false,
+    }
+    const regular = info.mode & linux.S.IFMT == linux.S.IFREG;
+    return regular and info.uid == sys.getuid();
 }
 
 pub fn enabled() bool {

@@ -259,6 +259,7 @@ pub extern "c" fn clock_gettime(clock: c_int, ts: *timespec) c_int;
 pub extern "c" fn nanosleep(request: *const timespec, remain: ?*timespec) c_int;
 pub extern "c" fn getpid() pid_t;
 pub extern "c" fn getuid() c_uint;
+pub extern "c" fn ftruncate(fd: c_int, length: i64) c_int;
 pub extern "c" fn kill(pid: pid_t, signal: c_int) c_int;
 pub extern "c" fn waitpid(pid: pid_t, status: ?*c_int, options: c_int) pid_t;
 
