@@ -1,7 +1,8 @@
 // Where conf files live and how they are read, replaced and locked safely.
 // - Directory GLOBUS_STREAMS_DIR or $HOME/.globus/streams, mode 0700; files 0600.
 // - A file or directory another user owns or can read/write is refused, as ssh refuses
-//   such keys: the file holds the LAN secret.
+//   such keys: the file holds the LAN secret. So is a link or anything not a regular
+//   file (src/conf/_private.ts).
 // - Writes are atomic: a temp file in the same directory (0600 from creation), fsync,
 //   rename over the old one, fsync of the directory. A reader sees the old or the new
 //   file, never a torn one, without taking any lock.
@@ -10,17 +11,18 @@
 import { writeFileAtomic } from "./_atomic.ts";
 import { type Conf, formatConf, isUuid, parseConf } from "./_format.ts";
 import { ConfError } from "./_error.ts";
+import {
+  checkPrivateDir,
+  ensurePrivateDir,
+  ioError,
+  type PrivateFileKind,
+  readPrivateFileSync,
+} from "./_private.ts";
 
 /** Lookup of environment variables, as CliDeps.env. */
 export type Env = (name: string) => string | undefined;
 
-const fileModeMask = 0o077;
-const dirModeMask = 0o066;
 const defaultLockTimeoutMs = 60_000;
-
-function octal(mode: number): string {
-  return "0" + (mode & 0o777).toString(8).padStart(3, "0");
-}
 
 /** The conf directory: GLOBUS_STREAMS_DIR, else $HOME/.globus/streams. */
 export function confDir(env: Env): string {
@@ -36,64 +38,8 @@ export function confDir(env: Env): string {
   return `${home.replace(/\/+$/, "")}/.globus/streams`;
 }
 
-function currentUid(): number | null {
-  return Deno.uid();
-}
-
-function ioError(what: string, path: string, error: unknown): ConfError {
-  const reason = error instanceof Deno.errors.PermissionDenied
-    ? "permission denied"
-    : error instanceof Error
-    ? error.message.replace(/\s*\n\s*/g, " ")
-    : String(error);
-  return new ConfError(`Cannot ${what} "${path}": ${reason}`, { path, cause: error });
-}
-
-function checkOwnerAndMode(
-  info: Deno.FileInfo,
-  path: string,
-  kind: "file" | "directory",
-): void {
-  const label = kind === "file" ? "conf file" : "conf directory";
-  const uid = currentUid();
-  if (uid !== null && info.uid !== null && info.uid !== uid) {
-    throw new ConfError(
-      `Cannot use ${label} "${path}": it is owned by uid ${info.uid}, not by you (uid ${uid}) ` +
-        `(run: chown ${uid} "${path}", or remove it)`,
-      { path },
-    );
-  }
-  const mode = info.mode ?? 0;
-  const mask = kind === "file" ? fileModeMask : dirModeMask;
-  if ((mode & mask) === 0) return;
-  const risk = kind === "file"
-    ? (mode & 0o044 ? "read the LAN secret" : "change it")
-    : (mode & 0o022 ? "replace its files" : "list it");
-  const fix = kind === "file" ? "600" : "700";
-  throw new ConfError(
-    `Cannot use ${label} "${path}": mode ${octal(mode)} lets other users ${risk} ` +
-      `(run: chmod ${fix} "${path}")`,
-    { path },
-  );
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Conf files are small; a larger one is not ours. */
-const maxFileBytes = 64 * 1024;
-
-function readAll(file: Deno.FsFile): Uint8Array {
-  const buffer = new Uint8Array(maxFileBytes + 1);
-  let length = 0;
-  while (length < buffer.length) {
-    const count = file.readSync(buffer.subarray(length));
-    if (count === null) break;
-    length += count;
-  }
-  if (length > maxFileBytes) throw new Error(`larger than ${maxFileBytes} bytes`);
-  return buffer.subarray(0, length);
 }
 
 /**
@@ -110,6 +56,14 @@ function decodeText(bytes: Uint8Array): string {
     text += String.fromCharCode(...bytes.subarray(start, start + 8192));
   }
   return text;
+}
+
+function confFileKind(tunnelId: string): PrivateFileKind {
+  return {
+    label: "conf file",
+    secret: "the LAN secret",
+    remake: `globus-streams environment initialize ${tunnelId}`,
+  };
 }
 
 /** Options of a ConfStore. */
@@ -158,32 +112,15 @@ export class ConfStore {
   /** Checks the directory when it exists; returns whether it does. */
   #checkDir(): boolean {
     if (this.#dirChecked) return true;
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(this.dir);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw ioError("use conf directory", this.dir, error);
-    }
-    if (!info.isDirectory) {
-      throw new ConfError(`Cannot use conf directory "${this.dir}": it is not a directory`, {
-        path: this.dir,
-      });
-    }
-    checkOwnerAndMode(info, this.dir, "directory");
-    this.#dirChecked = true;
-    return true;
+    this.#dirChecked = checkPrivateDir(this.dir);
+    return this.#dirChecked;
   }
 
   /** Creates the directory (and missing parents) with mode 0700 when absent, then checks it. */
   async ensureDir(): Promise<void> {
     if (this.#checkDir()) return;
-    try {
-      await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw ioError("create conf directory", this.dir, error);
-    }
-    this.#checkDir();
+    await ensurePrivateDir(this.dir);
+    this.#dirChecked = true;
   }
 
   /**
@@ -207,29 +144,14 @@ export class ConfStore {
     const id = this.#checkId(tunnelId);
     const path = this.path(id);
     if (!this.#checkDir()) return undefined;
-    let file: Deno.FsFile;
-    try {
-      file = Deno.openSync(path, { read: true });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw ioError("read conf file", path, error);
-    }
+    const bytes = readPrivateFileSync(path, confFileKind(id));
+    if (bytes === undefined) return undefined;
     let text: string;
     try {
-      const info = file.statSync();
-      if (!info.isFile) {
-        throw new ConfError(`Cannot use conf file "${path}": it is not a regular file`, { path });
-      }
-      checkOwnerAndMode(info, path, "file");
-      text = decodeText(readAll(file));
+      text = decodeText(bytes);
     } catch (error) {
-      if (error instanceof ConfError) throw error;
-      if (error instanceof TypeError) {
-        throw new ConfError(`Cannot read conf file "${path}": it is not UTF-8 text`, { path });
-      }
-      throw ioError("read conf file", path, error);
-    } finally {
-      file.close();
+      if (!(error instanceof TypeError)) throw error;
+      throw new ConfError(`Cannot read conf file "${path}": it is not UTF-8 text`, { path });
     }
     return parseConf(text, { path, tunnelId: id });
   }

@@ -26,4 +26,10 @@ export {
   type Side,
   withValues,
 } from "./_format.ts";
+export {
+  checkPrivateDir,
+  ensurePrivateDir,
+  type PrivateFileKind,
+  readPrivateFileSync,
+} from "./_private.ts";
 export { confDir, ConfStore, type ConfStoreOptions, type Env } from "./_store.ts";
