@@ -7,7 +7,9 @@
 //   rename over the old one, fsync of the directory. A reader sees the old or the new
 //   file, never a torn one, without taking any lock.
 // - Read-modify-write runs under an advisory lock (flock via Deno.FsFile.lock) on a
-//   separate `<id>.lock` file, since rename swaps the conf file's inode.
+//   separate `<id>.lock` file, since rename swaps the conf file's inode. Whoever gets
+//   the flock checks that the name still leads to the file it locked (a cleanup may
+//   have removed it meanwhile) and starts over when not.
 import { writeFileAtomic } from "./_atomic.ts";
 import { type Conf, formatConf, isUuid, parseConf } from "./_format.ts";
 import { ConfError } from "./_error.ts";
@@ -86,6 +88,8 @@ export class ConfStore {
   readonly dir: string;
   #lockTimeoutMs: number;
   #dirChecked = false;
+  /** Tunnel ids whose lock this store holds now (remove may take their lock files). */
+  #held = new Set<string>();
 
   constructor(dir: string, options: ConfStoreOptions = {}) {
     this.dir = dir;
@@ -172,7 +176,11 @@ export class ConfStore {
     }
   }
 
-  /** Removes a tunnel's conf file and lock file; returns whether the conf file existed. */
+  /**
+   * Removes a tunnel's conf file; returns whether it existed. Called under withLock, it
+   * removes the lock file too: sound, since every waiter checks once it holds the lock
+   * that the name still leads to the file it locked, and starts over when not.
+   */
   async remove(tunnelId: string): Promise<boolean> {
     const id = this.#checkId(tunnelId);
     const path = this.path(id);
@@ -183,7 +191,8 @@ export class ConfStore {
       if (!(error instanceof Deno.errors.NotFound)) throw ioError("remove conf file", path, error);
       existed = false;
     }
-    await Deno.remove(`${this.dir}/${id}.lock`).catch(() => {});
+    // Without the lock, someone else may hold it: their lock file stays.
+    if (this.#held.has(id)) await Deno.remove(this.#lockPath(id)).catch(() => {});
     return existed;
   }
 
@@ -216,6 +225,10 @@ export class ConfStore {
     return removed;
   }
 
+  #lockPath(id: string): string {
+    return `${this.dir}/${id}.lock`;
+  }
+
   /**
    * Runs fn while holding the tunnel's exclusive lock (other processes' withLock wait,
    * readers do not). Waits at most the lock timeout, then throws ConfError.
@@ -223,7 +236,29 @@ export class ConfStore {
   async withLock<T>(tunnelId: string, fn: () => Promise<T>): Promise<T> {
     const id = this.#checkId(tunnelId);
     await this.ensureDir();
-    const lockPath = `${this.dir}/${id}.lock`;
+    const lockPath = this.#lockPath(id);
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    for (;;) {
+      const file = await this.#lockedFile(lockPath, deadline);
+      try {
+        // A holder may have removed the lock file (remove, under the lock) while this
+        // one waited on it: a lock on a file no name leads to excludes no one.
+        if (!sameFile(file.statSync(), statOrUndefined(lockPath))) continue;
+        this.#held.add(id);
+        try {
+          return await fn();
+        } finally {
+          this.#held.delete(id);
+        }
+      } finally {
+        await file.unlock().catch(() => {});
+        file.close();
+      }
+    }
+  }
+
+  /** Opens (creating) the lock file and waits until it holds its flock. */
+  async #lockedFile(lockPath: string, deadline: number): Promise<Deno.FsFile> {
     let file: Deno.FsFile;
     try {
       file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
@@ -231,7 +266,6 @@ export class ConfStore {
       throw ioError("open lock file", lockPath, error);
     }
     try {
-      const deadline = Date.now() + this.#lockTimeoutMs;
       let pauseMs = 2;
       while (!await file.tryLock(true)) {
         if (Date.now() >= deadline) {
@@ -244,13 +278,22 @@ export class ConfStore {
         await sleep(pauseMs + Math.random() * pauseMs);
         pauseMs = Math.min(pauseMs * 2, 50);
       }
-      try {
-        return await fn();
-      } finally {
-        await file.unlock().catch(() => {});
-      }
-    } finally {
+    } catch (error) {
       file.close();
+      throw error;
     }
+    return file;
   }
+}
+
+function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function sameFile(a: Deno.FileInfo, b: Deno.FileInfo | undefined): boolean {
+  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
