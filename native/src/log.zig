@@ -61,10 +61,47 @@ pub fn init() void {
     var path: [path_bytes_max + 1]u8 = undefined;
     @memcpy(path[0..settings.path_len], settings.path[0..settings.path_len]);
     path[settings.path_len] = 0;
-    const mode: c_int = if (settings.truncate) sys.O_TRUNC else sys.O_APPEND;
-    const flags = sys.O_WRONLY | sys.O_CREAT | sys.O_CLOEXEC | mode;
-    const fd = sys.open(@ptrCast(&path), flags, @as(c_uint, 0o600));
-    if (fd >= 0) log_fd = fd;
+    const fd = open_file(@ptrCast(&path), settings.truncate);
+    if (fd >= 0) {
+        log_fd = fd;
+    } else {
+        line(.init, "not writing to debug file \"{s}\": it is a link, not a regular file, " ++
+            "or not yours (writing to stderr)", .{settings.path[0..settings.path_len]});
+    }
+}
+
+/// Opens the debug file as a log a stranger may have prepared (the documented example is
+/// in /tmp): O_NOFOLLOW refuses a link, even a dangling one O_CREAT would create through;
+/// O_NONBLOCK keeps a FIFO from stalling the host program; an existing file must be a
+/// regular one this user owns. Truncation waits for those checks. -1 when refused.
+fn open_file(path: [*:0]const u8, truncate: bool) c_int {
+    const flags = sys.O_WRONLY | sys.O_APPEND | sys.O_CREAT | sys.O_NOFOLLOW | sys.O_NONBLOCK |
+        sys.O_CLOEXEC;
+    const fd = sys.open(path, flags, @as(c_uint, 0o600));
+    if (fd < 0) return -1;
+    if (!owned_regular_file(fd)) {
+        _ = sys.close(fd);
+        return -1;
+    }
+    if (truncate) _ = std.os.linux.ftruncate(fd, 0);
+    return fd;
+}
+
+/// Offsets of st_mode and st_uid in the kernel's struct stat. std.os.linux has no
+/// struct stat any more, and statx needs Linux 4.11, newer than the kernels of the
+/// glibc 2.17 floor; the plain fstat system call has these fixed layouts.
+const stat_mode_offset: usize = if (@import("builtin").cpu.arch == .aarch64) 16 else 24;
+const stat_uid_offset: usize = if (@import("builtin").cpu.arch == .aarch64) 24 else 28;
+const stat_bytes_max = 256;
+
+fn owned_regular_file(fd: c_int) bool {
+    const linux = std.os.linux;
+    var buffer: [stat_bytes_max]u8 align(8) = undefined;
+    const rc = linux.syscall2(.fstat, @as(usize, @as(u32, @bitCast(fd))), @intFromPtr(&buffer));
+    if (linux.errno(rc) != .SUCCESS) return false;
+    const mode = std.mem.readInt(u32, buffer[stat_mode_offset..][0..4], .little);
+    const uid = std.mem.readInt(u32, buffer[stat_uid_offset..][0..4], .little);
+    return linux.S.ISREG(mode) and uid == linux.getuid();
 }
 
 pub fn enabled() bool {

@@ -43,6 +43,8 @@ pub const O_TRUNC: c_int = 0o1000;
 pub const O_APPEND: c_int = 0o2000;
 pub const O_NONBLOCK: c_int = 0o4000;
 pub const O_CLOEXEC: c_int = 0o2000000;
+/// Differs between the two targets (arm64 puts O_DIRECTORY and O_NOFOLLOW lower).
+pub const O_NOFOLLOW: c_int = if (@import("builtin").cpu.arch == .aarch64) 0o100000 else 0o400000;
 
 pub const POLLIN: c_short = 0x1;
 pub const POLLOUT: c_short = 0x4;
@@ -117,6 +119,7 @@ comptime {
     std.debug.assert(EAFNOSUPPORT == @backingInt(linux.E.AFNOSUPPORT));
     std.debug.assert(O_NONBLOCK == 1 << @bitOffsetOf(linux.O, "NONBLOCK"));
     std.debug.assert(O_CLOEXEC == 1 << @bitOffsetOf(linux.O, "CLOEXEC"));
+    std.debug.assert(O_NOFOLLOW == 1 << @bitOffsetOf(linux.O, "NOFOLLOW"));
 }
 
 pub const sockaddr = extern struct {
