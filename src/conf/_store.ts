@@ -243,7 +243,14 @@ export class ConfStore {
       try {
         // A holder may have removed the lock file (remove, under the lock) while this
         // one waited on it: a lock on a file no name leads to excludes no one.
-        if (!sameFile(file.statSync(), statOrUndefined(lockPath))) continue;
+        if (!sameFile(file.statSync(), statOrUndefined(lockPath))) {
+          if (Date.now() < deadline) continue;
+          throw new ConfError(
+            `Cannot lock "${lockPath}": it was removed or replaced each time it was locked, for ` +
+              `${Math.round(this.#lockTimeoutMs / 1000)} s (does something delete it in a loop?)`,
+            { path: lockPath },
+          );
+        }
         this.#held.add(id);
         try {
           return await fn();
