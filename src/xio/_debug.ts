@@ -117,7 +117,8 @@ function stderrSink(): DebugSink {
  * in /tmp): a new file is created 0600 with O_EXCL, which never follows a link; an
  * existing one must be a regular file this user owns, and still the same inode once
  * open (Deno.open has no O_NOFOLLOW). Truncation waits for that check, so a name
- * swapped in between truncates nothing.
+ * swapped in between truncates nothing. (Only in a directory others may write without
+ * the sticky bit could the name become a FIFO between lstat and open, and stall it.)
  */
 function openDebugFile(path: string, truncate: boolean): Deno.FsFile {
   for (let tries = 1;; tries++) {
