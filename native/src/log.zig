@@ -5,9 +5,6 @@
 //! This library has one level of detail: a level of 0 (or an empty value) is off, any
 //! other value turns every line on. With a file the lines are appended to it instead of
 //! stderr; a `#` before the file name truncates it first. Flags are accepted and ignored.
-//! The file is opened without following a symbolic link, and an existing file owned by
-//! another user is refused (lines then go to stderr): a path in /tmp cannot be used to
-//! make the program append to someone else's file.
 //! A line never goes to stdout, never allocates, and leaves errno as it found it.
 
 const std = @import("std");
@@ -64,32 +61,47 @@ pub fn init() void {
     var path: [path_bytes_max + 1]u8 = undefined;
     @memcpy(path[0..settings.path_len], settings.path[0..settings.path_len]);
     path[settings.path_len] = 0;
-    const mode: c_int = if (settings.truncate) sys.O_TRUNC else sys.O_APPEND;
-    // Not O_TRUNC before the owner is known: open, check, then truncate.
-    const flags = sys.O_WRONLY | sys.O_CREAT | sys.O_CLOEXEC | sys.O_NOFOLLOW | sys.O_APPEND;
-    const fd = sys.open(@ptrCast(&path), flags, @as(c_uint, 0o600));
-    if (fd < 0) return;
-    if (!own_regular_file(fd)) {
-        _ = sys.close(fd);
-        return;
+    const fd = open_file(@ptrCast(&path), settings.truncate);
+    if (fd >= 0) {
+        log_fd = fd;
+    } else {
+        line(.init, "not writing to debug file \"{s}\": it is a link, not a regular file, " ++
+            "or not yours (writing to stderr)", .{settings.path[0..settings.path_len]});
     }
-    if (mode == sys.O_TRUNC) _ = sys.ftruncate(fd, 0);
-    log_fd = fd;
 }
 
-/// Whether fd is a regular file of this user. A kernel without statx (before 4.11)
-/// cannot tell: the file is trusted, as before the check existed.
-fn own_regular_file(fd: c_int) bool {
-    const linux = std.os.linux;
-    var info: linux.Statx = undefined;
-    const rc = linux.statx(fd, "", linux.AT.EMPTY_PATH, .{ .TYPE = true, .UID = true }, &info);
-    switch (linux.errno(rc)) {
-        .SUCCESS => {},
-        .NOSYS => return true,
-        else => return false,
+/// Opens the debug file as a log a stranger may have prepared (the documented example is
+/// in /tmp): O_NOFOLLOW refuses a link, even a dangling one O_CREAT would create through;
+/// O_NONBLOCK keeps a FIFO from stalling the host program; an existing file must be a
+/// regular one this user owns. Truncation waits for those checks. -1 when refused.
+fn open_file(path: [*:0]const u8, truncate: bool) c_int {
+    const flags = sys.O_WRONLY | sys.O_APPEND | sys.O_CREAT | sys.O_NOFOLLOW | sys.O_NONBLOCK |
+        sys.O_CLOEXEC;
+    const fd = sys.open(path, flags, @as(c_uint, 0o600));
+    if (fd < 0) return -1;
+    if (!owned_regular_file(fd)) {
+        _ = sys.close(fd);
+        return -1;
     }
-    const regular = info.mode & linux.S.IFMT == linux.S.IFREG;
-    return regular and info.uid == sys.getuid();
+    if (truncate) _ = std.os.linux.ftruncate(fd, 0);
+    return fd;
+}
+
+/// Offsets of st_mode and st_uid in the kernel's struct stat. std.os.linux has no
+/// struct stat any more, and statx needs Linux 4.11, newer than the kernels of the
+/// glibc 2.17 floor; the plain fstat system call has these fixed layouts.
+const stat_mode_offset: usize = if (@import("builtin").cpu.arch == .aarch64) 16 else 24;
+const stat_uid_offset: usize = if (@import("builtin").cpu.arch == .aarch64) 24 else 28;
+const stat_bytes_max = 256;
+
+fn owned_regular_file(fd: c_int) bool {
+    const linux = std.os.linux;
+    var buffer: [stat_bytes_max]u8 align(8) = undefined;
+    const rc = linux.syscall2(.fstat, @as(usize, @as(u32, @bitCast(fd))), @intFromPtr(&buffer));
+    if (linux.errno(rc) != .SUCCESS) return false;
+    const mode = std.mem.readInt(u32, buffer[stat_mode_offset..][0..4], .little);
+    const uid = std.mem.readInt(u32, buffer[stat_uid_offset..][0..4], .little);
+    return linux.S.ISREG(mode) and uid == linux.getuid();
 }
 
 pub fn enabled() bool {

@@ -45,7 +45,8 @@ pub const O_TRUNC: c_int = 0o1000;
 pub const O_APPEND: c_int = 0o2000;
 pub const O_NONBLOCK: c_int = 0o4000;
 pub const O_CLOEXEC: c_int = 0o2000000;
-pub const O_NOFOLLOW: c_int = 0o400000;
+/// Differs between the two targets (arm64 puts O_DIRECTORY and O_NOFOLLOW lower).
+pub const O_NOFOLLOW: c_int = if (@import("builtin").cpu.arch == .aarch64) 0o100000 else 0o400000;
 
 pub const POLLIN: c_short = 0x1;
 pub const POLLOUT: c_short = 0x4;
@@ -130,6 +131,7 @@ comptime {
     std.debug.assert(EAFNOSUPPORT == @backingInt(linux.E.AFNOSUPPORT));
     std.debug.assert(O_NONBLOCK == 1 << @bitOffsetOf(linux.O, "NONBLOCK"));
     std.debug.assert(O_CLOEXEC == 1 << @bitOffsetOf(linux.O, "CLOEXEC"));
+    std.debug.assert(O_NOFOLLOW == 1 << @bitOffsetOf(linux.O, "NOFOLLOW"));
 }
 
 pub const sockaddr = extern struct {
@@ -259,7 +261,6 @@ pub extern "c" fn clock_gettime(clock: c_int, ts: *timespec) c_int;
 pub extern "c" fn nanosleep(request: *const timespec, remain: ?*timespec) c_int;
 pub extern "c" fn getpid() pid_t;
 pub extern "c" fn getuid() c_uint;
-pub extern "c" fn ftruncate(fd: c_int, length: i64) c_int;
 pub extern "c" fn kill(pid: pid_t, signal: c_int) c_int;
 pub extern "c" fn waitpid(pid: pid_t, status: ?*c_int, options: c_int) pid_t;
 

@@ -11,6 +11,7 @@ import {
   writeEnvFile,
 } from "../emulator/mod.ts";
 import { CONTACT_HINT, parseContact } from "../contact/mod.ts";
+import { allowRemoteOption, checkListenAddress } from "./_listen.ts";
 
 function stopped(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
@@ -34,6 +35,8 @@ one: two endpoints, each with a stream access point. It prints (or writes to
   export GLOBUS_STREAMS_EMULATOR_INITIATOR_AP=...   GLOBUS_STREAMS_EMULATOR_LISTENER_AP=...
 
 It runs until interrupted (SIGINT/SIGTERM), then stops and removes the env file.
+A --listen address other hosts can reach (not loopback) needs --allow-remote: they
+could use its services as you do.
 
 Example:
   globus-streams emulator --env-file /tmp/emulator.env &
@@ -45,6 +48,7 @@ Example:
       value: "HOST:PORT",
       help: "where to listen (default 127.0.0.1 on a free port)",
     },
+    "allow-remote": allowRemoteOption,
     "env-file": { type: "string", value: "FILE", help: "write the exports here when ready" },
   },
   positionals: { min: 0, max: 0 },
@@ -55,6 +59,12 @@ Example:
     const listen = listenText === undefined ? undefined : parseContact(listenText);
     if (listenText !== undefined && !listen) {
       throw new UsageError(`Invalid --listen "${listenText}": ${CONTACT_HINT}`);
+    }
+    if (listenText !== undefined) {
+      checkListenAddress(listenText, args, deps, {
+        command: "emulator",
+        reachable: "use its Auth, Transfer and GCS services (tokens, tunnels, LAN secrets)",
+      });
     }
     const configPath = args.values.config as string | undefined;
     const config = configPath ? await loadEmulatorConfig(configPath) : defaultEmulatorConfig();

@@ -24,6 +24,7 @@ import {
   type Totals,
 } from "../helpers/mod.ts";
 import { currentConf, readConf, tunnelIdArg } from "./contact_lookup.ts";
+import { allowRemoteOption, checkListenAddress } from "./_listen.ts";
 
 const formats = ["plain", "json"] as const;
 
@@ -141,6 +142,9 @@ on stdout says where it listens:
 
   Forwarding 127.0.0.1:PORT -> tunnel TUNNEL_ID
 
+Every connection to that port enters the tunnel with this host's LAN secret, so an
+address other hosts can reach (not loopback) needs --allow-remote.
+
 (with -F json: {"listen": "127.0.0.1:PORT", "tunnel_id": "..."}). Failed connections
 get one line each on stderr; on exit it prints the counts there.
 
@@ -149,6 +153,7 @@ Example:
   psql -h 127.0.0.1 -p 5432 mydb`,
   options: {
     listen: { type: "string", value: "HOST:PORT", help: "where to listen (default 127.0.0.1:0)" },
+    "allow-remote": allowRemoteOption,
     format: formatOption([...formats], "format of the first line: plain (default) or json"),
   },
   positionals: { min: 1, max: 1 },
@@ -156,6 +161,10 @@ Example:
     const format = formatOf(args, formats);
     const tunnelId = tunnelIdArg(args);
     const listen = contactOption(args, "listen") ?? "127.0.0.1:0";
+    checkListenAddress(listen, args, deps, {
+      command: "forward",
+      reachable: `connect into tunnel ${tunnelId} through it, with this host's LAN secret`,
+    });
     const log = (line: string) => deps.io.stderr(`globus-streams: forward: ${line}\n`);
     const lookup = initiatingLookup(tunnelId, deps, log);
     const signal = deps.signal;

@@ -1,28 +1,32 @@
 // Where conf files live and how they are read, replaced and locked safely.
 // - Directory GLOBUS_STREAMS_DIR or $HOME/.globus/streams, mode 0700; files 0600.
 // - A file or directory another user owns or can read/write is refused, as ssh refuses
-//   such keys: the file holds the LAN secret.
+//   such keys: the file holds the LAN secret. So is a link or anything not a regular
+//   file (src/conf/_private.ts).
 // - Writes are atomic: a temp file in the same directory (0600 from creation), fsync,
 //   rename over the old one, fsync of the directory. A reader sees the old or the new
 //   file, never a torn one, without taking any lock.
 // - Read-modify-write runs under an advisory lock (flock via Deno.FsFile.lock) on a
-//   separate `<id>.lock` file, since rename swaps the conf file's inode.
+//   separate `<id>.lock` file, since rename swaps the conf file's inode. Whoever gets
+//   the flock checks that the name still leads to the file it locked (a cleanup may
+//   have removed it meanwhile) and starts over when not.
 import { writeFileAtomic } from "../atomic/mod.ts";
 import { type Conf, formatConf, parseConf } from "./_format.ts";
 import { isUuid } from "../uuid/mod.ts";
 import { sleep } from "../timer/mod.ts";
 import { ConfError } from "./_error.ts";
+import {
+  checkPrivateDir,
+  ensurePrivateDir,
+  ioError,
+  type PrivateFileKind,
+  readPrivateFileSync,
+} from "./_private.ts";
 
 /** Lookup of environment variables, as CliDeps.env. */
 export type Env = (name: string) => string | undefined;
 
-const fileModeMask = 0o077;
-const dirModeMask = 0o066;
 const defaultLockTimeoutMs = 60_000;
-
-function octal(mode: number): string {
-  return "0" + (mode & 0o777).toString(8).padStart(3, "0");
-}
 
 /** The conf directory: GLOBUS_STREAMS_DIR, else $HOME/.globus/streams. */
 export function confDir(env: Env): string {
@@ -36,62 +40,6 @@ export function confDir(env: Env): string {
     );
   }
   return `${home.replace(/\/+$/, "")}/.globus/streams`;
-}
-
-function currentUid(): number | null {
-  return Deno.uid();
-}
-
-function ioError(what: string, path: string, error: unknown): ConfError {
-  const reason = error instanceof Deno.errors.PermissionDenied
-    ? "permission denied"
-    : error instanceof Error
-    ? error.message.replace(/\s*\n\s*/g, " ")
-    : String(error);
-  return new ConfError(`Cannot ${what} "${path}": ${reason}`, { path, cause: error });
-}
-
-function checkOwnerAndMode(
-  info: Deno.FileInfo,
-  path: string,
-  kind: "file" | "directory",
-): void {
-  const label = kind === "file" ? "conf file" : "conf directory";
-  const uid = currentUid();
-  if (uid !== null && info.uid !== null && info.uid !== uid) {
-    throw new ConfError(
-      `Cannot use ${label} "${path}": it is owned by uid ${info.uid}, not by you (uid ${uid}) ` +
-        `(run: chown ${uid} "${path}", or remove it)`,
-      { path },
-    );
-  }
-  const mode = info.mode ?? 0;
-  const mask = kind === "file" ? fileModeMask : dirModeMask;
-  if ((mode & mask) === 0) return;
-  const risk = kind === "file"
-    ? (mode & 0o044 ? "read the LAN secret" : "change it")
-    : (mode & 0o022 ? "replace its files" : "list it");
-  const fix = kind === "file" ? "600" : "700";
-  throw new ConfError(
-    `Cannot use ${label} "${path}": mode ${octal(mode)} lets other users ${risk} ` +
-      `(run: chmod ${fix} "${path}")`,
-    { path },
-  );
-}
-
-/** Conf files are small; a larger one is not ours. */
-const maxFileBytes = 64 * 1024;
-
-function readAll(file: Deno.FsFile): Uint8Array {
-  const buffer = new Uint8Array(maxFileBytes + 1);
-  let length = 0;
-  while (length < buffer.length) {
-    const count = file.readSync(buffer.subarray(length));
-    if (count === null) break;
-    length += count;
-  }
-  if (length > maxFileBytes) throw new Error(`larger than ${maxFileBytes} bytes`);
-  return buffer.subarray(0, length);
 }
 
 /**
@@ -108,6 +56,14 @@ function decodeText(bytes: Uint8Array): string {
     text += String.fromCharCode(...bytes.subarray(start, start + 8192));
   }
   return text;
+}
+
+function confFileKind(tunnelId: string): PrivateFileKind {
+  return {
+    label: "conf file",
+    secret: "the LAN secret",
+    remake: `globus-streams environment initialize ${tunnelId}`,
+  };
 }
 
 /** Options of a ConfStore. */
@@ -130,6 +86,8 @@ export class ConfStore {
   readonly dir: string;
   #lockTimeoutMs: number;
   #dirChecked = false;
+  /** Tunnel ids whose lock this store holds now (remove may take their lock files). */
+  #held = new Set<string>();
 
   constructor(dir: string, options: ConfStoreOptions = {}) {
     this.dir = dir;
@@ -156,32 +114,15 @@ export class ConfStore {
   /** Checks the directory when it exists; returns whether it does. */
   #checkDir(): boolean {
     if (this.#dirChecked) return true;
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(this.dir);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw ioError("use conf directory", this.dir, error);
-    }
-    if (!info.isDirectory) {
-      throw new ConfError(`Cannot use conf directory "${this.dir}": it is not a directory`, {
-        path: this.dir,
-      });
-    }
-    checkOwnerAndMode(info, this.dir, "directory");
-    this.#dirChecked = true;
-    return true;
+    this.#dirChecked = checkPrivateDir(this.dir);
+    return this.#dirChecked;
   }
 
   /** Creates the directory (and missing parents) with mode 0700 when absent, then checks it. */
   async ensureDir(): Promise<void> {
     if (this.#checkDir()) return;
-    try {
-      await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw ioError("create conf directory", this.dir, error);
-    }
-    this.#checkDir();
+    await ensurePrivateDir(this.dir);
+    this.#dirChecked = true;
   }
 
   /**
@@ -205,29 +146,14 @@ export class ConfStore {
     const id = this.#checkId(tunnelId);
     const path = this.path(id);
     if (!this.#checkDir()) return undefined;
-    let file: Deno.FsFile;
-    try {
-      file = Deno.openSync(path, { read: true });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw ioError("read conf file", path, error);
-    }
+    const bytes = readPrivateFileSync(path, confFileKind(id));
+    if (bytes === undefined) return undefined;
     let text: string;
     try {
-      const info = file.statSync();
-      if (!info.isFile) {
-        throw new ConfError(`Cannot use conf file "${path}": it is not a regular file`, { path });
-      }
-      checkOwnerAndMode(info, path, "file");
-      text = decodeText(readAll(file));
+      text = decodeText(bytes);
     } catch (error) {
-      if (error instanceof ConfError) throw error;
-      if (error instanceof TypeError) {
-        throw new ConfError(`Cannot read conf file "${path}": it is not UTF-8 text`, { path });
-      }
-      throw ioError("read conf file", path, error);
-    } finally {
-      file.close();
+      if (!(error instanceof TypeError)) throw error;
+      throw new ConfError(`Cannot read conf file "${path}": it is not UTF-8 text`, { path });
     }
     return parseConf(text, { path, tunnelId: id });
   }
@@ -248,7 +174,11 @@ export class ConfStore {
     }
   }
 
-  /** Removes a tunnel's conf file and lock file; returns whether the conf file existed. */
+  /**
+   * Removes a tunnel's conf file; returns whether it existed. Called under withLock, it
+   * removes the lock file too: sound, since every waiter checks once it holds the lock
+   * that the name still leads to the file it locked, and starts over when not.
+   */
   async remove(tunnelId: string): Promise<boolean> {
     const id = this.#checkId(tunnelId);
     const path = this.path(id);
@@ -259,7 +189,8 @@ export class ConfStore {
       if (!(error instanceof Deno.errors.NotFound)) throw ioError("remove conf file", path, error);
       existed = false;
     }
-    await Deno.remove(`${this.dir}/${id}.lock`).catch(() => {});
+    // Without the lock, someone else may hold it: their lock file stays.
+    if (this.#held.has(id)) await Deno.remove(this.#lockPath(id)).catch(() => {});
     return existed;
   }
 
@@ -292,6 +223,10 @@ export class ConfStore {
     return removed;
   }
 
+  #lockPath(id: string): string {
+    return `${this.dir}/${id}.lock`;
+  }
+
   /**
    * Runs fn while holding the tunnel's exclusive lock (other processes' withLock wait,
    * readers do not). Waits at most the lock timeout, then throws ConfError.
@@ -299,7 +234,36 @@ export class ConfStore {
   async withLock<T>(tunnelId: string, fn: () => Promise<T>): Promise<T> {
     const id = this.#checkId(tunnelId);
     await this.ensureDir();
-    const lockPath = `${this.dir}/${id}.lock`;
+    const lockPath = this.#lockPath(id);
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    for (;;) {
+      const file = await this.#lockedFile(lockPath, deadline);
+      try {
+        // A holder may have removed the lock file (remove, under the lock) while this
+        // one waited on it: a lock on a file no name leads to excludes no one.
+        if (!sameFile(file.statSync(), statOrUndefined(lockPath))) {
+          if (Date.now() < deadline) continue;
+          throw new ConfError(
+            `Cannot lock "${lockPath}": it was removed or replaced each time it was locked, for ` +
+              `${Math.round(this.#lockTimeoutMs / 1000)} s (does something delete it in a loop?)`,
+            { path: lockPath },
+          );
+        }
+        this.#held.add(id);
+        try {
+          return await fn();
+        } finally {
+          this.#held.delete(id);
+        }
+      } finally {
+        await file.unlock().catch(() => {});
+        file.close();
+      }
+    }
+  }
+
+  /** Opens (creating) the lock file and waits until it holds its flock. */
+  async #lockedFile(lockPath: string, deadline: number): Promise<Deno.FsFile> {
     let file: Deno.FsFile;
     try {
       file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
@@ -307,7 +271,6 @@ export class ConfStore {
       throw ioError("open lock file", lockPath, error);
     }
     try {
-      const deadline = Date.now() + this.#lockTimeoutMs;
       let pauseMs = 2;
       while (!await file.tryLock(true)) {
         if (Date.now() >= deadline) {
@@ -320,13 +283,22 @@ export class ConfStore {
         await sleep(pauseMs + Math.random() * pauseMs);
         pauseMs = Math.min(pauseMs * 2, 50);
       }
-      try {
-        return await fn();
-      } finally {
-        await file.unlock().catch(() => {});
-      }
-    } finally {
+    } catch (error) {
       file.close();
+      throw error;
     }
+    return file;
   }
+}
+
+function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function sameFile(a: Deno.FileInfo, b: Deno.FileInfo | undefined): boolean {
+  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }

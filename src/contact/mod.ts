@@ -55,6 +55,34 @@ export function isIpv6Address(host: string): boolean {
   return isIpv6(host);
 }
 
+/**
+ * Whether host names this machine's loopback only: 127.0.0.0/8, ::1, an IPv4-mapped
+ * 127.x address, or "localhost". A wildcard (0.0.0.0, ::) or any other name is not.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase().replace(/\.$/, "");
+  if (name === "localhost") return true;
+  if (isIpv4(name)) return name.startsWith("127.");
+  if (!isIpv6(name)) return false;
+  const mapped = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(name);
+  if (mapped) {
+    return expandIpv6(`${mapped[1]}0:0`) === "0:0:0:0:0:ffff:0:0" && mapped[2].startsWith("127.");
+  }
+  return expandIpv6(name) === "0:0:0:0:0:0:0:1";
+}
+
+/** The eight groups of an IPv6 address (no dotted tail), each in short hex. */
+function expandIpv6(text: string): string {
+  const [head, tail] = text.split("::");
+  const groupsOf = (half: string | undefined) => (half ? half.split(":") : []);
+  const left = groupsOf(head);
+  const right = groupsOf(tail);
+  const middle = tail === undefined ? [] : Array(8 - left.length - right.length).fill("0");
+  return [...left, ...middle, ...right].map((group) => parseInt(group, 16).toString(16)).join(
+    ":",
+  );
+}
+
 /** Parses a port: a decimal integer 1..65535. */
 export function parsePort(text: string): number | undefined {
   if (!/^\d{1,5}$/.test(text)) return undefined;

@@ -1,6 +1,14 @@
 // The tokens `login` stores: $GLOBUS_STREAMS_DIR/tokens.json (default
-// $HOME/.globus/streams), directory 0700, file 0600, always replaced atomically.
+// $HOME/.globus/streams), directory 0700, file 0600, always replaced atomically. The
+// file and directory are checked as conf files are (src/conf/_private.ts): an unsafe
+// one is a ConfError (exit 3), and its tokens are never sent.
 import { writeFileAtomic } from "../atomic/mod.ts";
+import {
+  checkPrivateDir,
+  ensurePrivateDir,
+  type PrivateFileKind,
+  readPrivateFileSync,
+} from "../conf/mod.ts";
 import { z } from "zod";
 import { dirname, join } from "node:path";
 import { GlobusApiError } from "./_error.ts";
@@ -52,30 +60,36 @@ export function tokensPath(env: Env): string {
   return join(streamsDir(env), "tokens.json");
 }
 
-/** Reads tokens.json; undefined when there is none. Unsafe or corrupt files are errors. */
-export async function readTokens(env: Env): Promise<TokenFile | undefined> {
+const TOKENS_FILE: PrivateFileKind = {
+  label: "login tokens file",
+  secret: "the login tokens",
+  remake: "globus-streams login",
+  // One token per resource server: Auth, Transfer and each GCS endpoint logged in to.
+  maxBytes: 1024 * 1024,
+};
+
+/**
+ * Reads tokens.json; undefined when there is none. An unsafe file or directory (owner,
+ * mode, a link, not a regular file) is a ConfError; a corrupt one a GlobusApiError.
+ */
+export function readTokens(env: Env): Promise<TokenFile | undefined> {
+  try {
+    return Promise.resolve(readTokensSync(env));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function readTokensSync(env: Env): TokenFile | undefined {
   const path = tokensPath(env);
+  if (!checkPrivateDir(dirname(path))) return undefined;
+  const bytes = readPrivateFileSync(path, TOKENS_FILE);
+  if (bytes === undefined) return undefined;
   let text: string;
   try {
-    const info = await Deno.stat(path);
-    const mode = (info.mode ?? 0) & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new GlobusApiError(
-        "auth",
-        `Cannot use login tokens "${path}": mode 0${
-          mode.toString(8)
-        } lets other users read them (want 0600; run 'chmod 600 ${path}' or log in again)`,
-      );
-    }
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    if (error instanceof GlobusApiError) throw error;
-    throw new GlobusApiError(
-      "auth",
-      `Cannot read login tokens "${path}": ${(error as Error).message}`,
-      { cause: error },
-    );
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new GlobusApiError("auth", `Cannot read login tokens "${path}": not UTF-8: ${LOGIN_FIX}`);
   }
   let document: unknown;
   try {
@@ -93,12 +107,11 @@ export async function readTokens(env: Env): Promise<TokenFile | undefined> {
   return checked.data;
 }
 
-/** Replaces tokens.json atomically: temp file 0600, fsync, rename. */
+/** Replaces tokens.json atomically: temp file 0600, fsync, rename, in a checked directory. */
 export async function writeTokens(env: Env, file: TokenFile): Promise<void> {
   const path = tokensPath(env);
-  const dir = dirname(path);
+  await ensurePrivateDir(dirname(path));
   try {
-    await ensurePrivateDir(dir);
     const bytes = new TextEncoder().encode(JSON.stringify(file, null, 2) + "\n");
     await writeFileAtomic(path, bytes);
   } catch (error) {
@@ -122,15 +135,5 @@ export async function removeTokens(env: Env): Promise<boolean> {
       `Cannot remove login tokens "${tokensPath(env)}": ${(error as Error).message}`,
       { cause: error },
     );
-  }
-}
-
-async function ensurePrivateDir(dir: string): Promise<void> {
-  try {
-    await Deno.stat(dir);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    await Deno.chmod(dir, 0o700);
   }
 }

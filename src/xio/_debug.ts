@@ -3,6 +3,8 @@
 // levels: a decimal bit mask or names joined by "|" (ALL, "^" negates); file: append
 // to it ("#" truncates first; empty = stderr); flags: 1 = prefix the pid, 2 = append
 // ".<pid>" to the file name; timestamp_levels: levels whose lines carry a timestamp.
+// A file that is a link, not a regular file, or another user's is not used: the lines
+// go to stderr, after one line saying why.
 
 /** Level bits, as GLOBUS_XIO_DEBUG numbers them. */
 export const DEBUG_LEVELS = {
@@ -110,16 +112,61 @@ function stderrSink(): DebugSink {
   };
 }
 
+/**
+ * Opens the debug file as a log a stranger may have prepared (the documented example is
+ * in /tmp): a new file is created 0600 with O_EXCL, which never follows a link; an
+ * existing one must be a regular file this user owns, and still the same inode once
+ * open (Deno.open has no O_NOFOLLOW). Truncation waits for that check, so a name
+ * swapped in between truncates nothing. (Only in a directory others may write without
+ * the sticky bit could the name become a FIFO between lstat and open, and stall it.)
+ */
+function openDebugFile(path: string, truncate: boolean): Deno.FsFile {
+  for (let tries = 1;; tries++) {
+    let named: Deno.FileInfo | undefined;
+    try {
+      named = Deno.lstatSync(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (named === undefined) {
+      try {
+        return Deno.openSync(path, { write: true, append: true, createNew: true, mode: 0o600 });
+      } catch (error) {
+        // Someone made the name meanwhile: look at what it is now.
+        if (error instanceof Deno.errors.AlreadyExists && tries < 3) continue;
+        throw error;
+      }
+    }
+    checkDebugFile(named);
+    const file = Deno.openSync(path, { write: true, append: !truncate });
+    try {
+      const opened = file.statSync();
+      if (opened.dev !== named.dev || opened.ino !== named.ino) {
+        throw new Error("it was replaced while being opened");
+      }
+      if (truncate) file.truncateSync(0);
+      return file;
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+}
+
+function checkDebugFile(info: Deno.FileInfo): void {
+  if (info.isSymlink) throw new Error("it is a symbolic link");
+  if (!info.isFile) throw new Error("it is not a regular file");
+  const uid = Deno.uid();
+  if (uid !== null && info.uid !== null && info.uid !== uid) {
+    throw new Error(`it is owned by uid ${info.uid}, not by you (uid ${uid})`);
+  }
+}
+
 function fileSink(spec: DebugSpec, opened: (file: Deno.FsFile) => void): DebugSink {
   let path = spec.file!;
   if (spec.appendPid) path = `${path}.${Deno.pid}`;
   try {
-    const file = Deno.openSync(path, {
-      write: true,
-      create: true,
-      append: !spec.truncate,
-      truncate: spec.truncate,
-    });
+    const file = openDebugFile(path, spec.truncate);
     opened(file);
     const sink: DebugSink = (line) => {
       try {

@@ -3,6 +3,9 @@
 //                                       1111/2222; prints "ready" after the first write
 //   _writer.ts DIR TUNNEL_ID increment N  N times, under the lock: read, update_time+1, write
 //   _writer.ts DIR TUNNEL_ID hold MS    take the lock, print "locked", hold it MS, exit
+//   _writer.ts DIR TUNNEL_ID exclusive MS  as a refresher: under the lock, create
+//                                       DIR/inside (exit 3 if it exists: someone else
+//                                       holds the lock too), hold MS, remove it
 import { ConfStore, withValues } from "../../src/conf/mod.ts";
 import { sampleConf } from "./_fixture.ts";
 
@@ -39,5 +42,19 @@ if (mode === "loop") {
   await store.withLock(tunnelId, async () => {
     console.log("locked");
     await new Promise((resolve) => setTimeout(resolve, Number(count)));
+  });
+} else if (mode === "exclusive") {
+  const marker = `${dir}/inside`;
+  await store.withLock(tunnelId, async () => {
+    try {
+      Deno.writeTextFileSync(marker, `${Deno.pid}\n`, { createNew: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      console.log(`overlap with ${Deno.readTextFileSync(marker).trim()}`);
+      Deno.exit(3);
+    }
+    console.log("locked");
+    await new Promise((resolve) => setTimeout(resolve, Number(count)));
+    Deno.removeSync(marker);
   });
 }

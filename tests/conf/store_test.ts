@@ -144,17 +144,20 @@ Deno.test("a tunnel id that is not a UUID never becomes a path", async () => {
   await rejects(store.read("../x"), /Invalid tunnel id "..\/x"/);
 });
 
-Deno.test("remove deletes the conf and lock files; tunnelIds ignores other names", async () => {
+Deno.test("remove deletes the conf file, and the lock file only under the lock; tunnelIds ignores other names", async () => {
   await using dir = await tempDir();
   const store = new ConfStore(dir.path);
   await Deno.chmod(dir.path, 0o700);
   await store.withLock(tunnelId, () => store.write(tunnelId, sampleConf()));
   await Deno.writeTextFile(`${dir.path}/notes.conf`, "x=1\n");
   assert.deepEqual(await store.tunnelIds(), [tunnelId]);
+  const names = () => [...Deno.readDirSync(dir.path)].map((e) => e.name).sort();
   assert.equal(await store.remove(tunnelId), true);
+  assert.deepEqual(names(), [`${tunnelId}.lock`, "notes.conf"], "someone may hold it");
+  await store.write(tunnelId, sampleConf());
+  assert.equal(await store.withLock(tunnelId, () => store.remove(tunnelId)), true);
   assert.equal(await store.remove(tunnelId), false);
-  const names = [...Deno.readDirSync(dir.path)].map((e) => e.name).sort();
-  assert.deepEqual(names, ["notes.conf"]);
+  assert.deepEqual(names(), ["notes.conf"]);
 });
 
 Deno.test("removeStaleTemps removes only old temp files", async () => {

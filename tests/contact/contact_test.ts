@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { formatContact, isIpAddress, parseContact, parsePort } from "../../src/contact/mod.ts";
+import {
+  formatContact,
+  isIpAddress,
+  isLoopbackHost,
+  parseContact,
+  parsePort,
+} from "../../src/contact/mod.ts";
 
 Deno.test("parseContact accepts IPv4, host names and bracketed IPv6", () => {
   assert.deepEqual(parseContact("127.0.0.1:8888"), { host: "127.0.0.1", port: 8888 });
@@ -54,4 +60,38 @@ Deno.test("parsePort and isIpAddress check their ranges", () => {
   assert.ok(isIpAddress("255.255.255.255"));
   assert.ok(!isIpAddress("256.0.0.1"));
   assert.ok(!isIpAddress("example.org"));
+});
+
+Deno.test("isLoopbackHost: 127/8, ::1 (any spelling), mapped 127.x and localhost only", () => {
+  for (
+    const host of [
+      "127.0.0.1",
+      "127.9.8.7",
+      "localhost",
+      "LOCALHOST.",
+      "::1",
+      "0:0:0:0:0:0:0:1",
+      "0000::0001",
+      "::ffff:127.0.0.1",
+    ]
+  ) {
+    assert.ok(isLoopbackHost(host), host);
+  }
+  for (
+    const host of [
+      "0.0.0.0",
+      "::",
+      "10.0.0.5",
+      "128.0.0.1",
+      "::ffff:10.0.0.1",
+      "fe80::1",
+      "1::",
+      "::2",
+      "example.org",
+      "localhost.example.org",
+      "",
+    ]
+  ) {
+    assert.ok(!isLoopbackHost(host), host);
+  }
 });

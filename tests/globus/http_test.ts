@@ -234,16 +234,81 @@ Deno.test("GLOBUS_SDK_HTTP_TIMEOUT must be a number", async () => {
   }
 });
 
-Deno.test("links.next to another origin is not followed", async () => {
-  const service = startTinyService(() =>
-    jsonResponse(200, { data: [], links: { next: "http://127.0.0.2:9/transfer/v2/tunnels" } })
+Deno.test("links.next to another origin is a malformed answer, and the token never goes there", async () => {
+  // The other origin is a real server that keeps every Authorization header it gets.
+  const elsewhere: string[] = [];
+  const other = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+    elsewhere.push(request.headers.get("authorization") ?? "(none)");
+    return jsonResponse(200, { data: [], links: null });
+  });
+  const otherPort = other.addr.port;
+  let next = "";
+  const service = startTinyService((request) =>
+    new URL(request.url).searchParams.has("page")
+      ? jsonResponse(200, { data: [], links: null })
+      : jsonResponse(200, { data: [], links: { next } })
   );
+  const servicePort = new URL(service.url).port;
   try {
-    const error = await failure(new TransferClient({ env: envOf(service.env) }).listTunnels());
-    assert.equal(error.kind, "malformed");
-    assert.match(error.message, /link to another site "http:\/\/127\.0\.0\.2:9"/);
+    const client = new TransferClient({ env: envOf(service.env) });
+    for (
+      const [link, origin] of [
+        [`http://127.0.0.1:${otherPort}/transfer/v2/tunnels`, `http://127.0.0.1:${otherPort}`],
+        [`//127.0.0.1:${otherPort}/transfer/v2/tunnels`, `http://127.0.0.1:${otherPort}`],
+        [`\\\\127.0.0.1:${otherPort}/transfer/v2/tunnels`, `http://127.0.0.1:${otherPort}`],
+        [`http://localhost:${servicePort}/transfer/v2/tunnels`, `http://localhost:${servicePort}`],
+        [`https://127.0.0.1:${servicePort}/x`, `https://127.0.0.1:${servicePort}`],
+      ]
+    ) {
+      next = link;
+      const error = await failure(client.listTunnels());
+      assert.equal(error.kind, "malformed", link);
+      assert.equal(
+        error.message,
+        `Transfer sent a link to another site "${origin}": refusing to follow it`,
+        link,
+      );
+    }
+    assert.deepEqual(elsewhere, [], "a bearer token went to another origin");
+    // Links on the service's own origin, absolute or not, are followed.
+    for (
+      const link of [
+        `http://127.0.0.1:${servicePort}/transfer/v2/tunnels?page=2`,
+        "/transfer/v2/tunnels?page=2",
+      ]
+    ) {
+      next = link;
+      const before = service.hits();
+      assert.deepEqual(await client.listTunnels(), []);
+      assert.equal(service.hits() - before, 2, link);
+    }
   } finally {
     await service.stop();
+    await other.shutdown();
+  }
+});
+
+Deno.test("a redirect to another origin is not followed with the token", async () => {
+  const elsewhere: string[] = [];
+  const other = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+    elsewhere.push(request.headers.get("authorization") ?? "(none)");
+    return jsonResponse(200, tunnelDocument());
+  });
+  const service = startTinyService(() =>
+    new Response(null, {
+      status: 307,
+      headers: { Location: `http://127.0.0.1:${other.addr.port}/transfer/v2/tunnels/${TUNNEL_ID}` },
+    })
+  );
+  try {
+    const error = await failure(
+      new TransferClient({ env: envOf(service.env) }).getTunnel(TUNNEL_ID),
+    );
+    assert.equal(error.status, 307);
+    assert.deepEqual(elsewhere, []);
+  } finally {
+    await service.stop();
+    await other.shutdown();
   }
 });
 

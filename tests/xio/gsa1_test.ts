@@ -426,3 +426,44 @@ Deno.test("gsa1: a stack without a secret, or with a bad id, is refused before a
   // The secret stays out of the stack's text.
   assert.ok(!responderStack().text.includes(SECRET));
 });
+
+// Not a wish but the documented limit (docs/handshake.md, "What GSA1 protects"): GSA1
+// authenticates the ends when the connection is made and binds nothing after. When
+// that changes, this test and the docs change together.
+Deno.test("gsa1: an on-path relay of a good handshake then owns the plain stream", async () => {
+  await withChallenger(undefined, async (server) => {
+    const relay = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const seenByRelay = new Uint8Array(12);
+    const relaying = (async () => {
+      const fromResponder = await relay.accept();
+      const toChallenger = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: portOf(server.address),
+      });
+      // Pass the three messages on unchanged, then speak for the responder.
+      await writeAll(fromResponder, await readExactly(toChallenger, HELLO_SIZE));
+      await writeAll(toChallenger, await readExactly(fromResponder, PROOF_SIZE));
+      await writeAll(fromResponder, await readExactly(toChallenger, VERDICT_SIZE));
+      seenByRelay.set(await readExactly(fromResponder, seenByRelay.length));
+      await writeAll(toChallenger, bytes("from the relay"));
+      return [fromResponder, toChallenger];
+    })();
+    const [accepted, opened] = await Promise.all([
+      server.accept({ timeoutMs: 5000 }),
+      responderStack().open(`127.0.0.1:${(relay.addr as Deno.NetAddr).port}`, { timeoutMs: 5000 }),
+    ]);
+    try {
+      assert.equal(accepted.info.gsa1.verdict, "accepted");
+      assert.equal(opened.info.gsa1.verdict, "accepted");
+      await opened.write(bytes("plain secret"));
+      const injected = new Uint8Array(14);
+      await accepted.read(injected, { waitForBytes: injected.length, timeoutMs: 2000 });
+      assert.equal(decoder.decode(injected), "from the relay");
+      for (const conn of await relaying) conn.close();
+      assert.equal(decoder.decode(seenByRelay), "plain secret");
+    } finally {
+      relay.close();
+      await Promise.all([accepted.close(), opened.close()]);
+    }
+  });
+});
