@@ -331,3 +331,91 @@ except OSError as error:
     await plain.close();
   }
 });
+
+// --- defects found by trying (issue 10's promise: into the tunnel or a clear errno) -----
+
+/** Connects to HOST:PORT, sends hello; prints what came back: "echo", "app", or an errno. */
+const dialClient = `
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+data = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print("tunnel" if b"through the tunnel" in data else "other")
+`;
+
+Deno.test("the listener contact goes into the tunnel on the first connect, before any answer, when the launcher knew no contact", async () => {
+  await buildLibrary();
+  const ap = startAccessPoint();
+  const destination = new CountingServer();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, {
+        ...answerFor(ap.port),
+        listener_contact_string: `127.0.0.1:${destination.port}`,
+      });
+      // What `globus-streams-launch --no-check` exports: the contact is not known yet.
+      const env = preloadEnv(answer, {
+        GLOBUS_STREAMS_TUNNEL: tunnelId,
+        GLOBUS_STREAMS_LISTENER_CONTACT: "",
+      });
+      const result = await run(
+        "python3",
+        ["-c", dialClient, "127.0.0.1", String(destination.port)],
+        { env },
+      );
+      assert.equal(destination.count, 0, "the first connect reached the listener contact in clear");
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.trim(), "tunnel");
+      assert.deepEqual(ap.results, ["accepted"]);
+    });
+  } finally {
+    await ap.close();
+    await destination.close();
+  }
+});
+
+const connectTwice = `
+import json, socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+started = time.monotonic()
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    again = 0
+except OSError as error:
+    again = error.errno
+took = time.monotonic() - started
+s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+data = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print(json.dumps({"again": again, "ms": round(took * 1000), "reply": data.decode(errors="replace")}))
+`;
+
+Deno.test("a second connect() on a tunnelled socket fails at once with EISCONN and leaves the connection alone", async () => {
+  await buildLibrary();
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      const result = await run("python3", ["-c", connectTwice, name, "4001"], {
+        env: preloadEnv(answer, { GLOBUS_STREAMS_HANDSHAKE_TIMEOUT: "2" }),
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const out = lastJson(result);
+      assert.equal(out.again, 106, `the second connect gave errno ${out.again} (EISCONN is 106)`);
+      assert.ok(out.ms < 500, `the second connect took ${out.ms} ms`);
+      assert.match(out.reply, /through the tunnel/);
+      assert.deepEqual(ap.results, ["accepted"]);
+    });
+  } finally {
+    await ap.close();
+  }
+});
