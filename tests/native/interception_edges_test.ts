@@ -419,3 +419,47 @@ Deno.test("a second connect() on a tunnelled socket fails at once with EISCONN a
     await ap.close();
   }
 });
+
+const deferredServer = `
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(16)
+# As nginx's "listen ... deferred" does, after listen(): wake accept() only once data came.
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 5)
+print("listening", flush=True)
+while True:
+    conn, _ = s.accept()
+    data = conn.recv(1024)
+    print("got " + data.decode(), flush=True)
+    conn.sendall(data)
+    conn.close()
+`;
+
+Deno.test("a listener with TCP_DEFER_ACCEPT (nginx's deferred) still hands over a passed peer at once", async () => {
+  await buildLibrary();
+  await withTemp(async (dir) => {
+    const port = freePort();
+    const answer = await writeAnswer(dir, answerFor(1));
+    const server = startServer("python3", ["-c", deferredServer, String(port)], {
+      ...preloadEnv(answer),
+      [`GLOBUS_STREAMS_INTERCEPT_PORT_${port}`]: tunnelId,
+    });
+    try {
+      await server.waitFor("listening");
+      // The peer waits for the listener's HELLO, so a deferred accept never comes early;
+      // the wake connection sends nothing either.
+      for (const message of ["first", "second"]) {
+        const started = performance.now();
+        const outcome = await respondTo(port, secret, message);
+        const waited = Math.round(performance.now() - started);
+        assert.deepEqual(outcome, { outcome: "accepted", echo: message });
+        assert.ok(waited < 1000, `the ${message} peer waited ${waited} ms`);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
