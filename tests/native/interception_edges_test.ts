@@ -463,3 +463,56 @@ Deno.test("a listener with TCP_DEFER_ACCEPT (nginx's deferred) still hands over 
     }
   });
 });
+
+const eventLoopServer = `
+import select, socket, sys, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(16)
+s.setblocking(False)
+print("listening", flush=True)
+worst, last, end = 0.0, time.monotonic(), time.monotonic() + seconds
+while time.monotonic() < end:
+    readable, _, _ = select.select([s], [], [], 0.02)
+    if readable:
+        try:
+            s.accept()[0].close()
+        except BlockingIOError:
+            pass
+    now = time.monotonic()
+    worst, last = max(worst, now - last), now
+print(f"worst-stall-ms {round(worst * 1000)}", flush=True)
+`;
+
+Deno.test("a non-blocking listener's event loop never waits on a lookup that hangs", async () => {
+  await buildLibrary();
+  await withTemp(async (dir) => {
+    const port = freePort();
+    const server = startServer("python3", ["-c", eventLoopServer, String(port), "4"], {
+      ...preloadEnv(`${dir}/none`, {
+        FAKE_MODE: "hang",
+        GLOBUS_STREAMS_LOOKUP_TIMEOUT: "2500",
+        GLOBUS_STREAMS_DEBUG: undefined,
+      }),
+      [`GLOBUS_STREAMS_INTERCEPT_PORT_${port}`]: tunnelId,
+    });
+    try {
+      await server.waitFor("listening");
+      // A peer arrives while the tunnel's first lookup hangs (the service went away).
+      const peer = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await waitForLine(server.lines, /^worst-stall-ms /, 15_000);
+      } finally {
+        peer.close();
+      }
+      const stall = Number(
+        server.lines.find((l) => l.startsWith("worst-stall-ms "))!.split(" ")[1],
+      );
+      assert.ok(stall < 500, `the event loop stood still ${stall} ms inside accept()`);
+    } finally {
+      await server.stop();
+    }
+  });
+});
