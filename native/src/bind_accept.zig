@@ -1,4 +1,4 @@
-//! The listening side: bind(), listen(), accept(), accept4().
+//! The listening side: bind(), listen(), setsockopt(TCP_DEFER_ACCEPT), accept(), accept4().
 //!
 //! GLOBUS_STREAMS_INTERCEPT_PORT_<port>=<tunnel id> makes every TCP socket whose local
 //! port is <port> a listener of that tunnel. bind() records it in fd_table; accept()
@@ -19,6 +19,8 @@ const conf = @import("conf.zig");
 const contact = @import("contact.zig");
 const fd_table = @import("fd_table.zig");
 const challenger = @import("challenger.zig");
+const answer = @import("answer.zig");
+const cache = @import("cache.zig");
 
 export fn bind(fd: c_int, addr: ?*const sys.sockaddr, len: sys.socklen_t) callconv(.c) c_int {
     init.ensure();
@@ -43,6 +45,13 @@ export fn bind(fd: c_int, addr: ?*const sys.sockaddr, len: sys.socklen_t) callco
     }
     remember(.{ .fd = fd, .port = local.port, .intercept = index });
     const intercept = conf.global.intercepts[index];
+    no_defer_accept(fd);
+    // Look the tunnel up now, in the background: the first accept() then finds the
+    // answer at hand (and never waits for it in any case).
+    if (intercept.tunnel) |*tunnel| {
+        var found: answer.Answer = undefined;
+        _ = cache.peek(tunnel, &found);
+    }
     const refusing = "(not a tunnel id: every peer is refused)";
     const tunnel_text: []const u8 = if (intercept.tunnel) |*t| &t.text else refusing;
     log.line(
@@ -64,9 +73,43 @@ export fn listen(fd: c_int, backlog: c_int) callconv(.c) c_int {
         sys.set_errno(sys.ENOSYS);
         return -1;
     };
-    if (backlog >= backlog_min or listener_of(fd) == null) return real_listen(fd, backlog);
+    if (listener_of(fd) == null) return real_listen(fd, backlog);
+    no_defer_accept(fd);
+    if (backlog >= backlog_min) return real_listen(fd, backlog);
     log.line(.bind, "fd {d}: listen backlog {d} raised to {d}", .{ fd, backlog, backlog_min });
     return real_listen(fd, backlog_min);
+}
+
+/// TCP_DEFER_ACCEPT holds a connection in the kernel until its peer sends data. GSA1's
+/// challenger speaks first, and a wake sends nothing: on an intercepted listener every
+/// peer would wait the whole defer time. So it is cleared there, and setting it is
+/// answered with success and ignored (nginx's `listen ... deferred`).
+fn no_defer_accept(fd: c_int) void {
+    const real_setsockopt = real.functions.setsockopt orelse return;
+    const off: c_int = 0;
+    _ = real_setsockopt(fd, sys.IPPROTO_TCP, sys.TCP_DEFER_ACCEPT, &off, @sizeOf(c_int));
+}
+
+export fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: ?*const anyopaque,
+    len: sys.socklen_t,
+) callconv(.c) c_int {
+    init.ensure();
+    const real_setsockopt = real.functions.setsockopt orelse {
+        sys.set_errno(sys.ENOSYS);
+        return -1;
+    };
+    const deferring = level == sys.IPPROTO_TCP and name == sys.TCP_DEFER_ACCEPT;
+    if (!deferring or conf.global.intercepts_count == 0) {
+        return real_setsockopt(fd, level, name, value, len);
+    }
+    const port = local_port(fd) orelse return real_setsockopt(fd, level, name, value, len);
+    if (conf.global.intercept_for(port) == null) return real_setsockopt(fd, level, name, value, len);
+    log.line(.bind, "fd {d} port {d}: TCP_DEFER_ACCEPT ignored (GSA1 speaks first)", .{ fd, port });
+    return 0;
 }
 
 fn remember(listener: fd_table.Listener) void {

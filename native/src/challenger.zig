@@ -21,7 +21,6 @@ const answer = @import("answer.zig");
 const contact = @import("contact.zig");
 const names = @import("names.zig");
 const cache = @import("cache.zig");
-const route = @import("route.zig");
 const fd_table = @import("fd_table.zig");
 const pending = @import("pending.zig");
 const wakes = @import("wakes.zig");
@@ -99,39 +98,33 @@ fn is_wake(client: c_int) bool {
 
 const Started = enum { started, plain, closed };
 
-/// Sends a new peer its HELLO and records it; .plain when the tunnel has no secret.
+/// Records a new peer: with the tunnel's answer at hand, sends its HELLO (or hands it
+/// over as plain TCP when the tunnel has no secret); without one, leaves it undecided
+/// for the library's thread, which waits for the lookup so the program never does.
 fn start(listener: fd_table.Listener, client: c_int) Started {
     assert(client >= 0);
-    var peer_text: [contact.address_text_bytes_max + 32]u8 = undefined;
-    const what = contact.describe_peer(client, listener.port, &peer_text);
-    const intercept = conf.global.intercepts[listener.intercept];
-    var refuse = true;
-    if (intercept.tunnel) |*tunnel| {
-        var found: answer.Answer = undefined;
-        if (answer_for(tunnel, &found, what)) {
-            if (found.secret() == null) {
-                log.line(.accept, "{s} (tunnel {s}, no LAN secret, plain TCP)", .{
-                    what, &tunnel.text,
-                });
-                return .plain;
-            }
-            refuse = false;
-        }
-    }
-    const deadline_ms = sys.now_ms() + conf.global.handshake_timeout_ms;
     var peer: pending.Handshake = .{
         .fd = client,
         .listener_fd = listener.fd,
         .listener_port = listener.port,
         .intercept = listener.intercept,
-        .refuse = refuse,
-        .deadline_ms = deadline_ms,
+        .refuse = true,
+        .deadline_ms = 0,
         .nc = undefined,
     };
-    if (handshake.challenge_hello(client, &peer.nc, deadline_ms)) |failure| {
-        log.line(.accept, "{s}: {s}", .{ what, handshake.Result.text(.{ .outcome = failure }) });
-        _ = sys.close(client);
-        return .closed;
+    const intercept = conf.global.intercepts[listener.intercept];
+    var found: answer.Answer = undefined;
+    const known = if (intercept.tunnel) |*tunnel| cache.peek(tunnel, &found) == .answer else true;
+    if (known) {
+        switch (finisher.decide(&peer, if (intercept.tunnel != null) &found else null)) {
+            .hello_sent => {},
+            .plain => return .plain,
+            .closed => return .closed,
+        }
+    } else {
+        peer.undecided = true;
+        peer.deadline_ms = sys.now_ms() + conf.global.lookup_timeout_ms +
+            conf.global.handshake_timeout_ms;
     }
     fd_table.lock.lock();
     const added = pending.global.add(peer);
@@ -147,28 +140,30 @@ fn start(listener: fd_table.Listener, client: c_int) Started {
         },
         .full => {
             _ = sys.close(client);
-            log.line(.accept, "{s}: closed, {d} passed peers wait for accept()", .{
-                what, pending.handshakes_max,
+            log.line(.accept, "port {d}: a peer closed, {d} passed peers wait for accept()", .{
+                listener.port, pending.handshakes_max,
             });
             return .closed;
         },
     }
 }
 
-/// The tunnel's last good answer, or (none yet) a lookup's.
-fn answer_for(tunnel: *const names.TunnelId, out: *answer.Answer, what: []const u8) bool {
-    if (cache.peek(tunnel, out) == .answer) return true;
-    return route.fetch(tunnel, out, .accept, what) == null;
-}
-
-/// Without the thread: waits for this peer's PROOF here and judges it; true when it
-/// passed (the peer is then out of the table and the caller's).
+/// Without the thread: decides this peer here (waiting for the lookup if need be), then
+/// waits for its PROOF and judges it; true when it passed (the peer is then out of the
+/// table and the caller's).
 fn finish_inline(client: c_int) bool {
     fd_table.lock.lock();
     const entry = pending.global.find(client);
     const taken = if (entry) |found| pending.global.remove(found) else null;
     fd_table.lock.unlock();
     var peer = taken orelse return false;
+    if (peer.undecided) {
+        switch (finisher.decide_waiting(&peer)) {
+            .hello_sent => {},
+            .plain => return true,
+            .closed => return false,
+        }
+    }
     const failure = handshake.read_exact(client, peer.missing(), peer.deadline_ms);
     if (failure == null) _ = peer.received(peer.missing().len);
     if (failure != null or !finisher.judge(&peer)) {

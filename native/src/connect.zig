@@ -141,6 +141,12 @@ fn fail_size(code: c_int) isize {
     return -1;
 }
 
+fn is_connected(fd: c_int) bool {
+    var storage: sys.sockaddr_storage = undefined;
+    var len: sys.socklen_t = @sizeOf(sys.sockaddr_storage);
+    return sys.getpeername(fd, &storage, &len) == 0;
+}
+
 fn decide(fd: c_int, destination: contact.Address) route.Route {
     const in_pool = pool.contains(destination);
     if (!in_pool and conf.global.tunnel == null) return .pass;
@@ -158,6 +164,11 @@ fn decide(fd: c_int, destination: contact.Address) route.Route {
         return .pass;
     }
     const decided = route.route_destination(destination);
+    if (decided == .tunnel and is_connected(fd)) {
+        // A second connect() on a socket already in the tunnel: libc's answer (EISCONN),
+        // never a second handshake over the program's stream.
+        return .pass;
+    }
     if (decided == .fail and in_pool) {
         var text: [contact.address_text_bytes_max]u8 = undefined;
         log.line(.connect, "fd {d} to {s}: no tunnel has that address in this process", .{

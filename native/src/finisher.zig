@@ -21,6 +21,7 @@ const conf = @import("conf.zig");
 const answer = @import("answer.zig");
 const contact = @import("contact.zig");
 const cache = @import("cache.zig");
+const route = @import("route.zig");
 const fd_table = @import("fd_table.zig");
 const pending = @import("pending.zig");
 const wakes = @import("wakes.zig");
@@ -78,6 +79,9 @@ fn run(_: ?*anyopaque) callconv(.c) ?*anyopaque {
 }
 
 fn round() void {
+    // Peers decided here may have passed (plain TCP): their wakes go out before the wait.
+    decide_undecided();
+    wakes_short = !reconcile();
     var fds: [pending.handshakes_max]c_int = undefined;
     var wake_fds: [wakes.wakes_max]c_int = undefined;
     var deadline_ms: u64 = std.math.maxInt(u64);
@@ -119,6 +123,69 @@ fn drain_notify(fd: c_int) void {
     var reads: u32 = 0;
     while (reads < 64) : (reads += 1) {
         if (sys.read(fd, &buffer, buffer.len) <= 0) return;
+    }
+}
+
+pub const Decided = enum { hello_sent, plain, closed };
+
+/// Sends a peer its HELLO, judged by the tunnel's answer: found (null when the port's
+/// variable is not a tunnel id, or the lookup failed: the peer is then refused, as an
+/// unknown tunnel). A tunnel without a LAN secret needs no handshake: .plain, and the
+/// peer is the caller's to hand over. The deadline starts here.
+pub fn decide(peer: *pending.Handshake, found: ?*const answer.Answer) Decided {
+    var peer_text: [contact.address_text_bytes_max + 32]u8 = undefined;
+    const what = contact.describe_peer(peer.fd, peer.listener_port, &peer_text);
+    peer.undecided = false;
+    peer.refuse = true;
+    if (found) |tunnel_answer| {
+        if (tunnel_answer.secret() == null) {
+            const tunnel = conf.global.intercepts[peer.intercept].tunnel.?;
+            log.line(.accept, "{s} (tunnel {s}, no LAN secret, plain TCP)", .{ what, &tunnel.text });
+            return .plain;
+        }
+        peer.refuse = false;
+    }
+    peer.deadline_ms = sys.now_ms() + conf.global.handshake_timeout_ms;
+    if (handshake.challenge_hello(peer.fd, &peer.nc, peer.deadline_ms)) |failure| {
+        log.line(.accept, "{s}: {s}", .{ what, handshake.Result.text(.{ .outcome = failure }) });
+        _ = sys.close(peer.fd);
+        return .closed;
+    }
+    return .hello_sent;
+}
+
+/// decide() for a peer taken before the answer was known: waits for the lookup.
+pub fn decide_waiting(peer: *pending.Handshake) Decided {
+    const tunnel = conf.global.intercepts[peer.intercept].tunnel orelse return decide(peer, null);
+    var peer_text: [contact.address_text_bytes_max + 32]u8 = undefined;
+    const what = contact.describe_peer(peer.fd, peer.listener_port, &peer_text);
+    var found: answer.Answer = undefined;
+    if (route.fetch(&tunnel, &found, .accept, what) != null) return decide(peer, null);
+    return decide(peer, &found);
+}
+
+/// The peers accept() took before the tunnel's answer was known: this thread waits for
+/// the lookup (the program never does), then sends their HELLOs, or passes them as
+/// plain TCP.
+fn decide_undecided() void {
+    var peers: [pending.handshakes_max]pending.Handshake = undefined;
+    fd_table.lock.lock();
+    const count = pending.global.take_undecided(&peers);
+    fd_table.lock.unlock();
+    for (peers[0..count]) |*peer| {
+        switch (decide_waiting(peer)) {
+            .closed => continue,
+            .hello_sent => {},
+            .plain => peer.passed = true,
+        }
+        fd_table.lock.lock();
+        const added = pending.global.add(peer.*);
+        fd_table.lock.unlock();
+        switch (added) {
+            .added => {},
+            .dropped => |oldest| _ = sys.close(oldest.fd),
+            .full => _ = sys.close(peer.fd),
+        }
     }
 }
 

@@ -29,6 +29,9 @@ fn init_once() callconv(.c) void {
     real.resolve();
     load_environment();
     lookup.save_environment();
+    // The launcher's tunnel takes the pool's first address in every process it starts,
+    // so an address resolved by one and used by an exec'd child still means it.
+    if (conf.global.tunnel) |*id| _ = pool.address_for(id);
     _ = sys.pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 

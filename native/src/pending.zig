@@ -1,7 +1,8 @@
 //! The listening side's peers between the kernel's backlog and the program: connections
-//! accept() has taken from the kernel and sent a HELLO, whose PROOF has not fully arrived
-//! yet (waiting), and connections that passed GSA1 and wait for the program's next
-//! accept() (passed).
+//! accept() took from the kernel before the tunnel's answer was known (undecided: no
+//! HELLO yet, the library's thread waits for the answer), connections sent a HELLO whose
+//! PROOF has not fully arrived yet (waiting), and connections that passed GSA1 and wait
+//! for the program's next accept() (passed).
 //!
 //! One fixed table per process, guarded by fd_table.lock (which init.zig's fork handlers
 //! already take and reset). Each entry belongs to a listener (its fd and local port: a
@@ -37,6 +38,8 @@ pub const Handshake = struct {
     proof_len: u8 = 0,
     /// Passed GSA1 (or needs none): waits for the program's accept().
     passed: bool = false,
+    /// Taken before the tunnel's answer was known: no HELLO sent yet.
+    undecided: bool = false,
 
     /// The part of the PROOF still missing.
     pub fn missing(handshake: *Handshake) []u8 {
@@ -154,12 +157,29 @@ pub const Table = struct {
         return total;
     }
 
+    /// Removes every undecided entry into out; returns how many.
+    pub fn take_undecided(table: *Table, out: *[handshakes_max]Handshake) u32 {
+        var taken: u32 = 0;
+        for (table.entries, &table.sequences) |entry, *sequence| {
+            if (sequence.* == 0 or !entry.undecided) continue;
+            sequence.* = 0;
+            out[taken] = entry;
+            taken += 1;
+        }
+        return taken;
+    }
+
     /// Fills fds with every entry still waiting for PROOF bytes; returns how many and,
-    /// through deadline_ms, the nearest of their deadlines (unchanged when none).
+    /// through deadline_ms, the nearest deadline of those and of undecided entries
+    /// (unchanged when none).
     pub fn waiting(table: *const Table, fds: *[handshakes_max]c_int, deadline_ms: *u64) u32 {
         var taken: u32 = 0;
         for (table.entries, table.sequences) |entry, sequence| {
             if (sequence == 0 or entry.passed) continue;
+            if (entry.undecided) {
+                deadline_ms.* = @min(deadline_ms.*, entry.deadline_ms);
+                continue;
+            }
             fds[taken] = entry.fd;
             taken += 1;
             deadline_ms.* = @min(deadline_ms.*, entry.deadline_ms);

@@ -11,6 +11,7 @@ const log = @import("log.zig");
 pub const Connect = *const fn (c_int, ?*const sys.sockaddr, sys.socklen_t) callconv(.c) c_int;
 pub const Bind = *const fn (c_int, ?*const sys.sockaddr, sys.socklen_t) callconv(.c) c_int;
 pub const Listen = *const fn (c_int, c_int) callconv(.c) c_int;
+pub const SetSockOpt = *const fn (c_int, c_int, c_int, ?*const anyopaque, sys.socklen_t) callconv(.c) c_int;
 pub const Accept = *const fn (c_int, ?*sys.sockaddr, ?*sys.socklen_t) callconv(.c) c_int;
 pub const Accept4 = *const fn (c_int, ?*sys.sockaddr, ?*sys.socklen_t, c_int) callconv(.c) c_int;
 pub const GetAddrInfo = *const fn (
@@ -49,6 +50,7 @@ const symbols = [_]Symbol{
     .{ .name = "connect", .required = true },
     .{ .name = "bind", .required = true },
     .{ .name = "listen", .required = true },
+    .{ .name = "setsockopt", .required = true },
     .{ .name = "accept", .required = true },
     .{ .name = "accept4", .required = false },
     .{ .name = "getaddrinfo", .required = true },
@@ -63,6 +65,7 @@ pub const Functions = struct {
     connect: ?Connect = null,
     bind: ?Bind = null,
     listen: ?Listen = null,
+    setsockopt: ?SetSockOpt = null,
     accept: ?Accept = null,
     accept4: ?Accept4 = null,
     getaddrinfo: ?GetAddrInfo = null,

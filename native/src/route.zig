@@ -86,6 +86,11 @@ pub fn route_destination(destination: contact.Address) Route {
     return .pass;
 }
 
+/// Started without the launcher's check, decisions wait for the first answer (every
+/// thread that asks meanwhile joins the same lookup), once per process: not again after
+/// each failure's back-off. 0 before, 1 while waiting, 2 after.
+var cold_start = std.atomic.Value(u8).init(0);
+
 /// The listener contact of tunnel id as last known, without waiting (see the top).
 fn listener_contact(id: *const names.TunnelId, what: []const u8) ?contact.Contact {
     var found: answer.Answer = undefined;
@@ -94,7 +99,12 @@ fn listener_contact(id: *const names.TunnelId, what: []const u8) ?contact.Contac
         .none, .looking => {},
     }
     if (conf.global.listener_hint_set) return conf.global.listener_hint;
-    // Started without the launcher: the first decision waits for the first answer.
-    if (fetch(id, &found, .connect, what) != null) return null;
+    // Started without the launcher's check: the first decision waits for the first
+    // answer; if that fails, later ones go on without (the refresh runs in background).
+    if (cold_start.load(.acquire) == 2) return null;
+    _ = cold_start.cmpxchgStrong(0, 1, .acq_rel, .acquire);
+    const failed = fetch(id, &found, .connect, what) != null;
+    cold_start.store(2, .release);
+    if (failed) return null;
     return found.listener;
 }

@@ -24,6 +24,7 @@ pub const SOL_SOCKET: c_int = 1;
 pub const SO_TYPE: c_int = 3;
 pub const SO_ERROR: c_int = 4;
 pub const IPPROTO_TCP: c_int = 6;
+pub const TCP_DEFER_ACCEPT: c_int = 9;
 pub const IPPROTO_IPV6: c_int = 41;
 pub const IPV6_V6ONLY: c_int = 26;
 pub const MSG_DONTWAIT: c_int = 0x40;
@@ -116,6 +117,7 @@ comptime {
     std.debug.assert(MSG_DONTWAIT == linux.MSG.DONTWAIT);
     std.debug.assert(MSG_FASTOPEN == linux.MSG.FASTOPEN);
     std.debug.assert(SO_ACCEPTCONN == linux.SO.ACCEPTCONN);
+    std.debug.assert(TCP_DEFER_ACCEPT == linux.TCP.DEFER_ACCEPT);
     std.debug.assert(O_NOFOLLOW == 1 << @bitOffsetOf(linux.O, "NOFOLLOW"));
     std.debug.assert(EHOSTUNREACH == @backingInt(linux.E.HOSTUNREACH));
     std.debug.assert(ENETUNREACH == @backingInt(linux.E.NETUNREACH));

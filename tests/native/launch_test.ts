@@ -121,8 +121,8 @@ Deno.test("the launcher prepends the library to LD_PRELOAD and sets the variable
   assert.equal(vars.GLOBUS_STREAMS_ALL, "1");
   assert.equal(vars.GLOBUS_STREAMS_HOSTS, "a.example,b.example");
   assert.equal(vars.GLOBUS_STREAMS_BIN, `${repoRoot}bin/globus-streams`);
-  // No check, no listener contact: set empty, so the library never waits to learn it.
-  assert.equal(vars.GLOBUS_STREAMS_LISTENER_CONTACT, "", "no check, no listener contact");
+  // No check: the listener contact is unknown, so unset (the library waits to learn it).
+  assert.equal(vars.GLOBUS_STREAMS_LISTENER_CONTACT, undefined, "no check, no listener contact");
 
   // Nested launches do not preload twice; without --all/--host those variables go.
   const nested = await run(launcher, ["--no-check", tunnelId, "env"], {
@@ -289,7 +289,7 @@ Deno.test("the launcher checks the tunnel with the real binary before it starts 
     env: launchEnv("initiator"),
   });
   assert.equal(unchecked.code, 0, unchecked.stderr);
-  assert.equal(lines(unchecked.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, "");
+  assert.equal(lines(unchecked.stdout).GLOBUS_STREAMS_LISTENER_CONTACT, undefined);
 
   // A conf without a listener contact: the variable is empty, not inherited.
   const path = `${world.dirs.initiator}/${world.tunnelId}.conf`;
