@@ -4,7 +4,7 @@
 // userinfo and introspect.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ClientConfig, EmulatorConfig, UserConfig } from "./_config.ts";
-import { escapeHtml, html, json, oauthError } from "./_respond.ts";
+import { authError, escapeHtml, html, json, oauthError } from "./_respond.ts";
 import { gcsScope, isUuid, TRANSFER_SCOPE } from "../globus/mod.ts";
 
 export const TRANSFER_RESOURCE_SERVER = "transfer.api.globus.org";
@@ -352,13 +352,13 @@ export async function handleAuth(
     const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
     const info = book.userinfo(token);
     if (!info) {
-      return json(401, { error: "invalid_token", error_description: "The token is not active" }, {
+      return authError(401, "unauthorized", "Call must be authenticated", {
         "WWW-Authenticate": 'Bearer error="invalid_token"',
       });
     }
     return json(200, info);
   }
-  return json(404, { errors: [{ status: "404", code: "NOT_FOUND", detail: `No such path` }] });
+  return authError(404, "not_found", `No resource at "/${path}"`);
 }
 
 async function tokenEndpoint(book: AuthBook, request: Request): Promise<Response> {

@@ -19,6 +19,9 @@ import { streamsDataPlane } from "./_data_plane.ts";
 import { json } from "./_respond.ts";
 import { formatContact } from "../contact/mod.ts";
 
+/** GLOBUS_SDK_ENVIRONMENT in the exports. */
+export const EMULATOR_ENVIRONMENT = "emulator";
+
 /** The emulator's live state, as tests and the data plane read it. */
 export class EmulatorState implements PlaneHost {
   readonly config: EmulatorConfig;
@@ -137,6 +140,9 @@ export async function startEmulator(
   }
   const base = `http://${formatContact({ host: server.addr.hostname, port: server.addr.port })}/`;
   const exports = {
+    // Its own environment name keeps the official CLI's emulator tokens apart from
+    // production ones (the CLI stores tokens per environment).
+    GLOBUS_SDK_ENVIRONMENT: EMULATOR_ENVIRONMENT,
     GLOBUS_SDK_SERVICE_URL_AUTH: `${base}auth/`,
     GLOBUS_SDK_SERVICE_URL_TRANSFER: `${base}transfer/`,
     GLOBUS_CLI_CLIENT_ID: config.clients[0].id,

@@ -73,8 +73,12 @@ export interface HttpAnswer<T> {
 const DEFAULT_AUTH_FIX =
   "run 'globus-streams login' again, or check GLOBUS_CLI_CLIENT_ID and GLOBUS_CLI_CLIENT_SECRET";
 
-/** An error document in any of the shapes Globus services use. */
+/**
+ * An error document in any of the shapes Globus services use. Globus Auth sends the
+ * OAuth fields beside an `errors` array; the OAuth ones (invalid_grant, ...) name it.
+ */
 const errorDocument = z.union([
+  z.object({ error: z.string(), error_description: z.string().optional() }),
   z.object({
     errors: z.array(z.object({
       code: z.string().optional(),
@@ -82,7 +86,6 @@ const errorDocument = z.union([
       title: z.string().optional(),
     })).min(1),
   }),
-  z.object({ error: z.string(), error_description: z.string().optional() }),
   z.object({ code: z.string(), detail: z.unknown().optional(), message: z.string().optional() }),
 ]);
 

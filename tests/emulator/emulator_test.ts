@@ -544,13 +544,29 @@ Deno.test("the data-plane seam: open, update, close, and events the plane adds",
     const data = created.body.data as { id: string; attributes: Record<string, unknown> };
     assert.equal(data.attributes.initiator_port, 4001);
     const url = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels/${data.id}`;
-    await call(url, {
+    // A listener contact is set once: a change is refused, the same one again passes.
+    const moved = await call(url, {
       method: "PATCH",
       token,
       body: { data: { type: "Tunnel", attributes: { listener_port: 9999 } } },
     });
+    assert.equal(moved.status, 409);
+    const error = (moved.body.errors as { code: string; detail: string }[])[0];
+    assert.equal(error.code, "Conflict");
+    assert.match(error.detail, /already has listener contact 10\.0\.0\.5:8888: .*new tunnel/);
+    const same = await call(url, {
+      method: "PATCH",
+      token,
+      body: {
+        data: {
+          type: "Tunnel",
+          attributes: { listener_ip_address: "10.0.0.5", listener_port: 8888 },
+        },
+      },
+    });
+    assert.equal(same.status, 200);
     const host = recorder.host();
-    assert.equal(host.tunnel(data.id)?.listenerPort, 9999);
+    assert.equal(host.tunnel(data.id)?.listenerPort, 8888);
     host.addTunnelEvent(data.id, {
       code: "HANDSHAKE_FAILED",
       description: "A LAN connection failed the handshake",
@@ -579,7 +595,7 @@ Deno.test("the data-plane seam: open, update, close, and events the plane adds",
   }
   assert.deepEqual(recorder.calls, [
     "open 10.0.0.5:8888 true",
-    "update 10.0.0.5:9999",
+    "update 10.0.0.5:8888",
     "close 36",
     "shutdown",
   ]);
@@ -629,5 +645,85 @@ Deno.test("startEmulator: a port in use is an EmulatorError", async () => {
     );
   } finally {
     await first.stop();
+  }
+});
+
+Deno.test("documents as the real service writes them: times, event texts, unique event ids", async () => {
+  const { env, stop } = await startEmulatorInProcess({
+    config: { ...defaultEmulatorConfig(), stopDelayMs: 0 },
+  });
+  try {
+    assert.equal(env.GLOBUS_SDK_ENVIRONMENT, "emulator");
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const tunnels = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`;
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const created = await call(tunnels, {
+        method: "POST",
+        token,
+        body: createBody(env, { listener_ip_address: "127.0.0.1", listener_port: 9 }),
+      });
+      const data = created.body.data as { id: string; attributes: { created_time: string } };
+      // Transfer's own format: UTC without a zone, microseconds.
+      assert.match(data.attributes.created_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+      ids.push(data.id);
+      await call(`${tunnels}/${data.id}`, {
+        method: "PATCH",
+        token,
+        body: { data: { type: "Tunnel", attributes: { state: "STOPPING" } } },
+      });
+    }
+    type Event = {
+      id: number;
+      attributes: { code: string; description: string; details: string; time: string };
+    };
+    const eventIds: number[] = [];
+    for (const id of ids) {
+      const stopped = await waitFor(
+        () => call(`${tunnels}/${id}/events`, { token }),
+        (a) => (a.body.data as Event[]).length === 3,
+      );
+      const events = stopped.body.data as Event[];
+      assert.deepEqual(
+        events.map((e) => [e.attributes.code, e.attributes.description, e.attributes.details]),
+        [
+          ["STARTED", "started", "Attempting tunnel establishment"],
+          ["TUNNEL_ACTIVE", "tunnel is active", "Tunnel has been established"],
+          ["TUNNEL_STOPPED", "tunnel has been stopped", "Tunnel stopped as requested."],
+        ],
+      );
+      for (const event of events) {
+        assert.match(event.attributes.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+        assert.ok(Number.isInteger(event.id));
+        eventIds.push(event.id);
+      }
+    }
+    assert.equal(new Set(eventIds).size, eventIds.length, `event ids repeat: ${eventIds}`);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("Globus Auth errors carry the errors array beside error and error_description", async () => {
+  const { env, stop } = await startEmulatorInProcess();
+  try {
+    const auth = env.GLOBUS_SDK_SERVICE_URL_AUTH;
+    const refused = await fetch(`${auth}v2/oauth2/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: "nope" }),
+    });
+    const body = await refused.json();
+    assert.equal(refused.status, 400);
+    assert.equal(body.error, "invalid_grant");
+    assert.equal(body.errors[0].status, "400");
+    assert.equal(body.errors[0].code, "INVALID_GRANT");
+    assert.equal(body.errors[0].detail, body.error_description);
+    const userinfo = await call(`${auth}v2/oauth2/userinfo`);
+    assert.equal(userinfo.status, 401);
+    const error = (userinfo.body.errors as { code: string; detail: string }[])[0];
+    assert.deepEqual([error.code, error.detail], ["UNAUTHORIZED", "Call must be authenticated"]);
+  } finally {
+    await stop();
   }
 });

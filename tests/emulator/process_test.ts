@@ -10,6 +10,7 @@ Deno.test("the emulator process writes its env file, serves, and stops on SIGTER
   const emulator = await startEmulatorProcess({ configToml: "minute_ms = 1000\n" });
   try {
     assert.deepEqual(Object.keys(emulator.env), [
+      "GLOBUS_SDK_ENVIRONMENT",
       "GLOBUS_SDK_SERVICE_URL_AUTH",
       "GLOBUS_SDK_SERVICE_URL_TRANSFER",
       "GLOBUS_CLI_CLIENT_ID",
@@ -74,7 +75,7 @@ Deno.test("without --env-file the exports go to stdout; the stop signal ends it 
   const code = await main(["emulator"], deps);
   assert.equal(code, 0);
   const env = parseEnvFile(stdout);
-  assert.equal(Object.keys(env).length, 6);
+  assert.equal(Object.keys(env).length, 7);
   assert.match(env.GLOBUS_SDK_SERVICE_URL_AUTH, /^http:\/\/127\.0\.0\.1:\d+\/auth\/$/);
 });
 
