@@ -75,6 +75,8 @@ Example:
           envFile ? ` (exports in "${envFile}")` : ""
         }; stop it with Ctrl-C\n`,
       );
+      // On this terminal only: the login page approves with it (never in the env file).
+      deps.io.stderr(`globus-streams: login approval secret: ${emulator.approvalSecret}\n`);
       await stopped(signal);
     } finally {
       await emulator.stop();

@@ -68,6 +68,11 @@ export interface Emulator {
   readonly transferUrl: string;
   /** The gcs_manager_url of an endpoint. */
   gcsManagerUrl(endpointId: string): string;
+  /**
+   * What its login approval page asks for before it approves. Whoever runs the emulator
+   * shows it on their own terminal; it is never in the exports.
+   */
+  readonly approvalSecret: string;
   /** The variables that point the CLI at it, in the order the env file lists them. */
   readonly exports: Record<string, string>;
   readonly config: EmulatorConfig;
@@ -157,6 +162,7 @@ export async function startEmulator(
     transferUrl: exports.GLOBUS_SDK_SERVICE_URL_TRANSFER,
     gcsManagerUrl: (endpointId) => gcsManagerUrl(endpointId, base.slice(0, -1)),
     exports,
+    approvalSecret: auth.approvalSecret,
     config,
     state,
     stop() {

@@ -208,7 +208,7 @@ Deno.test("Transfer checks tokens: none, unknown, revoked, or for another servic
 });
 
 Deno.test("Auth refuses what Globus Auth refuses", async () => {
-  const { env, stop } = await startEmulatorInProcess();
+  const { env, approvalSecret, stop } = await startEmulatorInProcess();
   try {
     const auth = env.GLOBUS_SDK_SERVICE_URL_AUTH;
     const authorize = (params: Record<string, string>) =>
@@ -221,10 +221,28 @@ Deno.test("Auth refuses what Globus Auth refuses", async () => {
       code_challenge: pkceChallenge("v".repeat(43)),
       code_challenge_method: "S256",
     };
-    const ok = await authorize(good);
+    // GET only shows the approval page; nothing is approved without the run's secret.
+    const page = await authorize(good);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /name="approval_secret"/);
+    const approve = (params: Record<string, string>, secret: string) =>
+      fetch(`${auth}v2/oauth2/authorize?${new URLSearchParams(params)}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ approval_secret: secret }),
+        redirect: "manual",
+      });
+    for (const wrong of ["", "0000-0000-0000-0000-0000-0000", approvalSecret + "0"]) {
+      const refusedPage = await approve(good, wrong);
+      assert.equal(refusedPage.status, 403, `secret "${wrong}"`);
+      assert.equal(refusedPage.headers.get("location"), null);
+      assert.match(await refusedPage.text(), /not this run&#39;s approval secret/);
+    }
+    const ok = await approve(good, approvalSecret);
     await ok.body?.cancel();
     assert.equal(ok.status, 302);
     assert.match(ok.headers.get("location")!, /v2\/web\/auth-code\?code=[A-Za-z0-9_-]+$/);
+    assert.ok(!Object.values(env).includes(approvalSecret), "not in the exports");
     for (
       const change of [
         { code_challenge_method: "plain" },
@@ -723,6 +741,133 @@ Deno.test("Globus Auth errors carry the errors array beside error and error_desc
     assert.equal(userinfo.status, 401);
     const error = (userinfo.body.errors as { code: string; detail: string }[])[0];
     assert.deepEqual([error.code, error.detail], ["UNAUTHORIZED", "Call must be authenticated"]);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("the official CLI's login path: a client instance, a confidential code flow, a verifiable id_token", async () => {
+  const { env, approvalSecret, stop } = await startEmulatorInProcess();
+  try {
+    const auth = env.GLOBUS_SDK_SERVICE_URL_AUTH;
+    const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${auth}${path}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
+    const template = crypto.randomUUID();
+    const badTemplate = await post("v2/api/clients", { client: { template_id: "x", name: "n" } });
+    assert.equal(badTemplate.status, 400);
+    assert.equal((await badTemplate.json()).errors[0].code, "INVALID_REQUEST");
+    const registered = await post("v2/api/clients", {
+      client: { template_id: template, name: "Globus CLI" },
+    });
+    assert.equal(registered.status, 201);
+    const instance = await registered.json();
+    assert.equal(instance.client.parent_client, template);
+    const { client: id, secret } = instance.included.client_credential;
+    assert.equal(id, instance.client.id);
+    const basic = { Authorization: "Basic " + btoa(`${id}:${secret}`) };
+
+    // A confidential client may skip PKCE; it proves its secret at the token endpoint.
+    const scope = "openid profile email urn:globus:auth:scope:auth.globus.org:view_identity_set " +
+      `https://auth.globus.org/scopes/524230d7-ea86-4a52-8312-86065a9e0417/timer[${TRANSFER_SCOPE}]`;
+    const params = new URLSearchParams({
+      client_id: id,
+      redirect_uri: `${auth}v2/web/auth-code`,
+      scope,
+      response_type: "code",
+      access_type: "offline",
+      state: "_default",
+    });
+    const approved = await fetch(`${auth}v2/oauth2/authorize?${params}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ approval_secret: approvalSecret }),
+      redirect: "manual",
+    });
+    await approved.body?.cancel();
+    assert.equal(approved.status, 302);
+    const code = new URL(approved.headers.get("location")!).searchParams.get("code")!;
+    const form = (values: Record<string, string>, headers: Record<string, string>) =>
+      fetch(`${auth}v2/oauth2/token`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", ...headers },
+        body: new URLSearchParams(values),
+      });
+    const exchange = {
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: `${auth}v2/web/auth-code`,
+    };
+    const wrongSecret = await form(exchange, {
+      Authorization: "Basic " + btoa(`${id}:not-the-secret`),
+    });
+    assert.equal(wrongSecret.status, 401);
+    await wrongSecret.body?.cancel();
+    const answer = await form(exchange, basic);
+    const tokens = await answer.json();
+    assert.equal(answer.status, 200, JSON.stringify(tokens));
+    assert.equal(tokens.resource_server, "auth.globus.org");
+    assert.equal(
+      tokens.scope,
+      "openid profile email urn:globus:auth:scope:auth.globus.org:view_identity_set",
+    );
+    assert.deepEqual(tokens.other_tokens.map((t: { scope: string }) => t.scope), [
+      "https://auth.globus.org/scopes/524230d7-ea86-4a52-8312-86065a9e0417/timer",
+    ]);
+
+    // The id_token verifies against the key the openid configuration points at.
+    const oidc = await (await fetch(`${auth}.well-known/openid-configuration`)).json();
+    assert.deepEqual(oidc.id_token_signing_alg_values_supported, ["RS512"]);
+    const jwks = await (await fetch(oidc.jwks_uri)).json();
+    const key = await crypto.subtle.importKey(
+      "jwk",
+      jwks.keys[0],
+      { name: "RSASSA-PKCS1-v1_5", hash: "SHA-512" },
+      false,
+      ["verify"],
+    );
+    const [head, body, signature] = (tokens.id_token as string).split(".");
+    const bytes = (part: string) =>
+      Uint8Array.from(atob(part.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    assert.ok(
+      await crypto.subtle.verify(
+        "RSASSA-PKCS1-v1_5",
+        key,
+        bytes(signature),
+        new TextEncoder().encode(`${head}.${body}`),
+      ),
+    );
+    const claims = JSON.parse(new TextDecoder().decode(bytes(body)));
+    assert.equal(claims.aud, id);
+    assert.equal(claims.preferred_username, "emulated-user@example.org");
+
+    // validate: the refresh token is this client's; userinfo lists the identity set.
+    const valid = await fetch(`${auth}v2/oauth2/token/validate`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", ...basic },
+      body: new URLSearchParams({ token: tokens.refresh_token }),
+    });
+    assert.deepEqual(await valid.json(), { active: true });
+    const info = await call(`${auth}v2/oauth2/userinfo`, { token: tokens.access_token });
+    assert.equal(
+      (info.body.identity_set as { username: string }[])[0].username,
+      "emulated-user@example.org",
+    );
+
+    // Deleting the instance (the CLI's logout) revokes what it holds.
+    const deleted = await fetch(`${auth}v2/api/clients/${id}`, {
+      method: "DELETE",
+      headers: basic,
+    });
+    assert.equal(deleted.status, 200);
+    await deleted.body?.cancel();
+    assert.equal(
+      (await call(`${auth}v2/oauth2/userinfo`, { token: tokens.access_token })).status,
+      401,
+    );
   } finally {
     await stop();
   }

@@ -133,7 +133,7 @@ Deno.test("listTunnels follows links.next across pages", async () => {
 });
 
 Deno.test("a tunnel is visible to its owner only", async () => {
-  const { env: exports, stop } = await startEmulatorInProcess();
+  const { env: exports, approvalSecret, stop } = await startEmulatorInProcess();
   const dir = await Deno.makeTempDir();
   try {
     const asClient = new TransferClient({ env: (name) => exports[name] });
@@ -148,7 +148,7 @@ Deno.test("a tunnel is visible to its owner only", async () => {
     };
     const env = (name: string) => userValues[name];
     const request = startLogin({ env });
-    await finishLogin(request, await approveLogin(request.url), { env });
+    await finishLogin(request, await approveLogin(request.url, approvalSecret), { env });
     const asUser = new TransferClient({ env });
     assert.deepEqual(await asUser.listTunnels(), []);
     const error = await failure(asUser.getTunnel(tunnel.id));
