@@ -15,6 +15,7 @@ function userEnv(exports: Record<string, string>, dir: string): Record<string, s
   return {
     GLOBUS_SDK_SERVICE_URL_AUTH: exports.GLOBUS_SDK_SERVICE_URL_AUTH,
     GLOBUS_SDK_SERVICE_URL_TRANSFER: exports.GLOBUS_SDK_SERVICE_URL_TRANSFER,
+    GLOBUS_SDK_VERIFY_SSL: exports.GLOBUS_SDK_VERIFY_SSL,
     GLOBUS_STREAMS_DIR: `${dir}/streams`,
   };
 }

@@ -32,20 +32,27 @@ async function clientToken(exports: Exports, scope: string): Promise<string> {
 
 async function call(
   url: string,
-  options: { method?: string; token?: string; body?: unknown; raw?: string } = {},
+  options: { method?: string; token?: string; body?: unknown; raw?: string; caPem?: string } = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   if (options.body !== undefined || options.raw !== undefined) {
     headers["Content-Type"] = "application/json";
   }
-  const response = await fetch(url, {
-    method: options.method ?? "GET",
-    headers,
-    body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {} };
+  // The GCS managers speak HTTPS with the run's own CA.
+  const client = options.caPem ? Deno.createHttpClient({ caCerts: [options.caPem] }) : undefined;
+  try {
+    const response = await fetch(url, {
+      method: options.method ?? "GET",
+      headers,
+      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+      ...(client ? { client } : {}),
+    } as RequestInit);
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : {} };
+  } finally {
+    client?.close();
+  }
 }
 
 function createBody(exports: Exports, attributes: Record<string, unknown> = {}) {
@@ -417,12 +424,14 @@ Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopp
     });
     const tunnelId = (created.body.data as { id: string }).id;
     const secrets = `${emulator.gcsManagerUrl(siteA)}/api/lan_secrets`;
+    const gcs = (url: string, options: Parameters<typeof call>[1] = {}) =>
+      call(url, { ...options, caPem: emulator.gcsCaPem });
     const body = {
       DATA_TYPE: "lan_secret_create#1.0.0",
       tunnel_id: tunnelId,
       stream_access_point_id: env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP,
     };
-    const wrong = await call(secrets, {
+    const wrong = await gcs(secrets, {
       method: "POST",
       token: await clientToken(env, gcsScope(siteB)),
       body,
@@ -430,7 +439,7 @@ Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopp
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.code, "unauthorized");
     const token = await clientToken(env, gcsScope(siteA));
-    const made = await call(secrets, { method: "POST", token, body });
+    const made = await gcs(secrets, { method: "POST", token, body });
     assert.equal(made.status, 201);
     assert.equal(made.body.DATA_TYPE, "result#1.0.0");
     assert.equal(made.body.http_response_code, 201);
@@ -446,8 +455,8 @@ Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopp
       "username",
     ]);
     assert.equal(secret.DATA_TYPE, "lan_secret#1.0.0");
-    assert.equal((await call(secrets, { token })).status, 405);
-    const badType = await call(secrets, {
+    assert.equal((await gcs(secrets, { token })).status, 405);
+    const badType = await gcs(secrets, {
       method: "POST",
       token,
       body: { ...body, DATA_TYPE: "x" },
@@ -460,7 +469,7 @@ Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopp
       body: { data: { type: "Tunnel", attributes: { state: "STOPPING" } } },
     });
     const stopped = await waitFor(
-      () => call(secrets, { method: "POST", token, body }),
+      () => gcs(secrets, { method: "POST", token, body }),
       (a) => a.status === 409,
     );
     assert.equal(stopped.status, 409);
@@ -475,7 +484,9 @@ Deno.test("GCS stream gateways: list, get, PATCH reaches the data plane's view",
     const site = emulator.config.endpoints[0].id;
     const token = await clientToken(env, gcsScope(site));
     const base = `${emulator.gcsManagerUrl(site)}/api/stream_gateways`;
-    const list = await call(base, { token });
+    const gcs = (url: string, options: Parameters<typeof call>[1] = {}) =>
+      call(url, { ...options, caPem: emulator.gcsCaPem });
+    const list = await gcs(base, { token });
     const gateways = list.body.data as {
       id: string;
       DATA_TYPE: string;
@@ -483,7 +494,7 @@ Deno.test("GCS stream gateways: list, get, PATCH reaches the data plane's view",
     }[];
     assert.equal(gateways.length, 1);
     assert.equal(gateways[0].DATA_TYPE, "stream_gateway#1.0.0");
-    const patched = await call(`${base}/${gateways[0].id}`, {
+    const patched = await gcs(`${base}/${gateways[0].id}`, {
       method: "PATCH",
       token,
       body: { lan_secret_required: false },
@@ -493,18 +504,18 @@ Deno.test("GCS stream gateways: list, get, PATCH reaches the data plane's view",
       emulator.state.gatewayOf(env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP)?.lanSecretRequired,
       false,
     );
-    const inUse = await call(`${base}/${gateways[0].id}`, { method: "DELETE", token });
+    const inUse = await gcs(`${base}/${gateways[0].id}`, { method: "DELETE", token });
     assert.equal(inUse.status, 409);
-    const made = await call(base, {
+    const made = await gcs(base, {
       method: "POST",
       token,
       body: { DATA_TYPE: "stream_gateway#1.0.0", display_name: "spare" },
     });
     assert.equal(made.status, 201);
     const spare = (made.body.data as { id: string }[])[0].id;
-    assert.equal((await call(`${base}/${spare}`, { method: "DELETE", token })).status, 200);
-    assert.equal((await call(`${base}/${spare}`, { token })).status, 404);
-    const invalid = await call(base, {
+    assert.equal((await gcs(`${base}/${spare}`, { method: "DELETE", token })).status, 200);
+    assert.equal((await gcs(`${base}/${spare}`, { token })).status, 404);
+    const invalid = await gcs(base, {
       method: "POST",
       token,
       body: { DATA_TYPE: "stream_gateway#1.0.0" },
@@ -871,4 +882,43 @@ Deno.test("the official CLI's login path: a client instance, a confidential code
   } finally {
     await stop();
   }
+});
+
+Deno.test("GCS managers: HTTPS at their own host:port with the run's CA, GET /api/info without a token", async () => {
+  const { env, emulator, stop } = await startEmulatorInProcess();
+  const caFile = env.GLOBUS_SDK_VERIFY_SSL;
+  try {
+    assert.equal(caFile, emulator.gcsCaFile);
+    assert.equal(await Deno.readTextFile(caFile), emulator.gcsCaPem);
+    const urls = emulator.config.endpoints.map((e) => emulator.gcsManagerUrl(e.id));
+    for (const url of urls) {
+      assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/, "no path, as real ones");
+    }
+    assert.equal(new Set(urls).size, urls.length, "one manager per endpoint");
+    const site = emulator.config.endpoints[0].id;
+    const info = await call(`${urls[0]}/api/info`, { caPem: emulator.gcsCaPem });
+    assert.equal(info.status, 200);
+    const data = (info.body.data as Record<string, unknown>[])[0];
+    assert.equal(data.DATA_TYPE, "info#1.0.0");
+    assert.equal(data.client_id, site);
+    assert.equal(data.endpoint_id, site);
+    assert.equal(
+      (await call(`${urls[0]}/api/stream_gateways`, { caPem: emulator.gcsCaPem })).status,
+      401,
+    );
+    // Without the run's CA the certificate is not trusted.
+    await assert.rejects(fetch(`${urls[0]}/api/info`), (error: Error) => {
+      assert.match(String(error.cause), /certificate|UnknownIssuer/i);
+      return true;
+    });
+    // Transfer names the same URL.
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const endpoint = await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v0.10/endpoint/${site}`, {
+      token,
+    });
+    assert.equal(endpoint.body.gcs_manager_url, urls[0]);
+  } finally {
+    await stop();
+  }
+  await assert.rejects(Deno.stat(caFile), Deno.errors.NotFound, "removed at stop");
 });

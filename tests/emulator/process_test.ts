@@ -13,6 +13,7 @@ Deno.test("the emulator process writes its env file, serves, and stops on SIGTER
       "GLOBUS_SDK_ENVIRONMENT",
       "GLOBUS_SDK_SERVICE_URL_AUTH",
       "GLOBUS_SDK_SERVICE_URL_TRANSFER",
+      "GLOBUS_SDK_VERIFY_SSL",
       "GLOBUS_CLI_CLIENT_ID",
       "GLOBUS_CLI_CLIENT_SECRET",
       "GLOBUS_STREAMS_EMULATOR_INITIATOR_AP",
@@ -75,7 +76,7 @@ Deno.test("without --env-file the exports go to stdout; the stop signal ends it 
   const code = await main(["emulator"], deps);
   assert.equal(code, 0);
   const env = parseEnvFile(stdout);
-  assert.equal(Object.keys(env).length, 7);
+  assert.equal(Object.keys(env).length, 8);
   assert.match(env.GLOBUS_SDK_SERVICE_URL_AUTH, /^http:\/\/127\.0\.0\.1:\d+\/auth\/$/);
 });
 

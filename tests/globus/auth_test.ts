@@ -42,6 +42,7 @@ async function userEnv(exports: Record<string, string>) {
   const values: Record<string, string> = {
     GLOBUS_SDK_SERVICE_URL_AUTH: exports.GLOBUS_SDK_SERVICE_URL_AUTH,
     GLOBUS_SDK_SERVICE_URL_TRANSFER: exports.GLOBUS_SDK_SERVICE_URL_TRANSFER,
+    GLOBUS_SDK_VERIFY_SSL: exports.GLOBUS_SDK_VERIFY_SSL,
     GLOBUS_STREAMS_DIR: `${dir}/streams`,
   };
   return { dir, values, env: (name: string) => values[name] };
