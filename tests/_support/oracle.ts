@@ -8,7 +8,9 @@ export const GLOBUS_CLI_VERSION = "3.44.0";
 export const GLOBUS_SDK_VERSION = "4.9.0";
 
 const TOOLS = fileURLToPath(new URL("../../.tools/", import.meta.url));
-const VENV = `${TOOLS}globus-py-${GLOBUS_CLI_VERSION}-${GLOBUS_SDK_VERSION}`;
+/** GS_ORACLE_VENV moves the venv (to try the skip path: a new one where PyPI is unreachable). */
+const VENV = Deno.env.get("GS_ORACLE_VENV") ??
+  `${TOOLS}globus-py-${GLOBUS_CLI_VERSION}-${GLOBUS_SDK_VERSION}`;
 const DONE_MARK = `${VENV}/.installed`;
 const LOCK = `${VENV}.lock`;
 const INSTALL_TIMEOUT_MS = 300_000;
