@@ -209,8 +209,9 @@ export class TunnelBook {
       return undefined;
     }
     if (touchesListener) {
-      if (record.plane === "open") this.#plane?.updateTunnel(this.snapshot(record));
-      else if (!this.#hasListener(record) && record.state === "UNINITIALIZED") {
+      // An open tunnel has its listener contact for good (refused above if it changes),
+      // so the plane never needs to hear of a new one.
+      if (!this.#hasListener(record) && record.state === "UNINITIALIZED") {
         record.state = "AWAITING_LISTENER";
         record.status = STATUS.awaiting;
       }

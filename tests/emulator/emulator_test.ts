@@ -624,7 +624,6 @@ Deno.test("the data-plane seam: open, update, close, and events the plane adds",
   }
   assert.deepEqual(recorder.calls, [
     "open 10.0.0.5:8888 true",
-    "update 10.0.0.5:8888",
     "close 36",
     "shutdown",
   ]);
