@@ -3,7 +3,8 @@
 # after checking it against the SHA256SUMS file published beside it, then says what to
 # add to PATH. Ships in the repository and at the top of every archive.
 #
-#   sh install.sh [--prefix DIR] [--checksums FILE] [--allow-incomplete] [ARCHIVE]
+#   sh install.sh [--prefix DIR | --system] [--destdir DIR] [--checksums FILE]
+#                 [--allow-incomplete] [ARCHIVE]
 #
 # Without ARCHIVE, run from an unpacked archive, it installs the archive that directory
 # was unpacked from (globus-streams-VERSION-TARGET.tar.gz beside the directory).
@@ -21,12 +22,18 @@ die() {
 
 usage() {
   cat <<'EOF'
-usage: install.sh [--prefix DIR] [--checksums FILE] [--allow-incomplete] [ARCHIVE]
+usage: install.sh [--prefix DIR | --system] [--destdir DIR] [--checksums FILE]
+                  [--allow-incomplete] [ARCHIVE]
 
 Installs bin/, lib/ and share/doc/ of a globus-streams archive into DIR
 (default: ~/.local), after checking the archive against SHA256SUMS.
 
   --prefix DIR         where to install (default: $HOME/.local)
+  --system             a system-wide install: prefix /usr/local (unless --prefix),
+                       and the launcher also where the Globus guides name it,
+                       /usr/share/globus/streams/globus-streams-launch.sh
+  --destdir DIR        stage every file under DIR as if it were / (for packages);
+                       the installed files still name the final paths
   --checksums FILE     the SHA256SUMS file (default: SHA256SUMS beside ARCHIVE)
   --allow-incomplete   also install a *.INCOMPLETE.tar.gz development build
   ARCHIVE              globus-streams-VERSION-TARGET.tar.gz (default: the archive
@@ -35,6 +42,8 @@ EOF
 }
 
 prefix=
+system=0
+destdir=
 checksums=
 allow_incomplete=0
 archive=
@@ -46,6 +55,13 @@ while [ $# -gt 0 ]; do
       shift 2
       ;;
     --prefix=*) prefix=${1#--prefix=}; shift ;;
+    --system) system=1; shift ;;
+    --destdir)
+      [ $# -ge 2 ] || die "option '--destdir' needs a directory"
+      destdir=$2
+      shift 2
+      ;;
+    --destdir=*) destdir=${1#--destdir=}; shift ;;
     --checksums)
       [ $# -ge 2 ] || die "option '--checksums' needs a file"
       checksums=$2
@@ -63,6 +79,18 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# Where the Globus guides say the launcher is (`--system`).
+guide_launcher=/usr/share/globus/streams/globus-streams-launch.sh
+
+if [ -z "$prefix" ] && [ "$system" = 1 ]; then
+  prefix=/usr/local
+fi
+if [ -n "$destdir" ]; then
+  case $prefix in
+    /*) ;;
+    *) die "cannot use --destdir with the relative prefix \"$prefix\": pass an absolute --prefix" ;;
+  esac
+fi
 if [ -z "$prefix" ]; then
   [ -n "${HOME:-}" ] || die "cannot choose the default prefix: HOME is not set (pass --prefix DIR)"
   prefix=$HOME/.local
@@ -132,8 +160,17 @@ if [ "$incomplete" = 1 ] && [ "$allow_incomplete" = 0 ]; then
   die "cannot install \"$name\": it is an INCOMPLETE development build, not a release (pass --allow-incomplete to install it anyway)"
 fi
 
+# $final is where the files will be used; $prefix is where they are written now (the
+# same, unless --destdir stages them).
+if [ -n "$destdir" ]; then
+  mkdir -p "$destdir" || die "cannot create the destdir \"$destdir\""
+  destdir=$(CDPATH='' cd -- "$destdir" && pwd)
+  final=$prefix
+  prefix=$destdir$prefix
+fi
 mkdir -p "$prefix" || die "cannot create the prefix \"$prefix\""
 prefix=$(CDPATH='' cd -- "$prefix" && pwd)
+[ -n "$destdir" ] || final=$prefix
 tmp=$(mktemp -d "$prefix/.globus-streams-install.XXXXXX") || die "cannot create a temporary directory in \"$prefix\""
 trap 'rm -rf "$tmp"' EXIT
 trap 'rm -rf "$tmp"; exit 130' INT TERM
@@ -167,11 +204,21 @@ ln -sf "$library" "$prefix/lib/$library_link"
 installed="$installed lib/$library_link"
 put share/doc/globus-streams/README.md share/doc/globus-streams/README.md 644
 put share/doc/globus-streams/LICENSE share/doc/globus-streams/LICENSE 644
+if [ "$system" = 1 ]; then
+  # A link, not a copy: the launcher follows it to find ../lib/ beside its real self.
+  guide=$destdir$guide_launcher
+  mkdir -p "$(dirname -- "$guide")" || die "cannot create \"$(dirname -- "$guide")\""
+  ln -sf "$final/bin/globus-streams-launch.sh" "$guide.part.$$"
+  mv -f "$guide.part.$$" "$guide"
+fi
 
 say "installed globus-streams $version ($target) into $prefix:"
 for file in $installed; do
   printf '  %s\n' "$file"
 done
+if [ "$system" = 1 ]; then
+  printf '  %s -> %s\n' "$destdir$guide_launcher" "$final/bin/globus-streams-launch.sh"
+fi
 if [ "$incomplete" = 1 ]; then
   say "WARNING: bin/globus-streams was not installed; the archive says:"
   sed 's/^/  /' "$src/INCOMPLETE"
@@ -181,6 +228,7 @@ else
   say "$out"
 fi
 
+[ -z "$destdir" ] || exit 0 # staged for a package: PATH is the package's business
 case ":${PATH:-}:" in
   *":$prefix/bin:"*) say "$prefix/bin is on your PATH: run 'globus-streams --help'" ;;
   *)

@@ -29,10 +29,15 @@ loopback, with the topology of --config (TOML, see docs/emulator.md) or a built-
 one: two endpoints, each with a stream access point. It prints (or writes to
 --env-file, atomically, once ready) the variables that point the CLI at it:
 
+  export GLOBUS_SDK_ENVIRONMENT=emulator
   export GLOBUS_SDK_SERVICE_URL_AUTH=http://127.0.0.1:PORT/auth/
   export GLOBUS_SDK_SERVICE_URL_TRANSFER=http://127.0.0.1:PORT/transfer/
+  export GLOBUS_SDK_VERIFY_SSL=.../gcs-ca.pem   (the GCS managers' per-run CA)
   export GLOBUS_CLI_CLIENT_ID=...   GLOBUS_CLI_CLIENT_SECRET=...
   export GLOBUS_STREAMS_EMULATOR_INITIATOR_AP=...   GLOBUS_STREAMS_EMULATOR_LISTENER_AP=...
+
+On stderr only, it prints the login approval secret: its login page asks for it
+before it signs anyone in as the emulated user.
 
 It runs until interrupted (SIGINT/SIGTERM), then stops and removes the env file.
 A --listen address other hosts can reach (not loopback) needs --allow-remote: they
@@ -85,6 +90,8 @@ Example:
           envFile ? ` (exports in "${envFile}")` : ""
         }; stop it with Ctrl-C\n`,
       );
+      // On this terminal only: the login page approves with it (never in the env file).
+      deps.io.stderr(`globus-streams: login approval secret: ${emulator.approvalSecret}\n`);
       await stopped(signal);
     } finally {
       await emulator.stop();

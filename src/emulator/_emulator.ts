@@ -1,11 +1,13 @@
 // startEmulator: one Deno.serve on loopback with a path prefix per service:
 //   /auth/      Globus Auth            (GLOBUS_SDK_SERVICE_URL_AUTH)
 //   /transfer/  Transfer               (GLOBUS_SDK_SERVICE_URL_TRANSFER)
-//   /gcs/<id>/  each endpoint's GCS manager (its gcs_manager_url)
+// and, as real endpoints have, an HTTPS GCS manager per endpoint at its own
+// https://host:port (its gcs_manager_url), with a per-run certificate (_gcs_servers.ts).
 import type { EmulatorConfig, GatewayConfig } from "./_config.ts";
 import { AuthBook, handleAuth } from "./_auth_api.ts";
 import { handleTransfer } from "./_transfer_api.ts";
 import { GcsBook, handleGcs } from "./_gcs_api.ts";
+import { type GcsServers, startGcsServers } from "./_gcs_servers.ts";
 import { TunnelBook } from "./_tunnels.ts";
 import {
   type AccessPointPlaneFactory,
@@ -18,6 +20,19 @@ import { EmulatorError } from "./_error.ts";
 import { streamsDataPlane } from "./data_plane/mod.ts";
 import { json } from "./_respond.ts";
 import { formatContact } from "../contact/mod.ts";
+
+/** An answer whatever happens: a bug in a handler is a 500 with its message, not a hang. */
+async function guarded(answer: () => Promise<Response>): Promise<Response> {
+  try {
+    return await answer();
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    return json(500, { errors: [{ status: "500", code: "InternalError", detail }] });
+  }
+}
+
+/** GLOBUS_SDK_ENVIRONMENT in the exports. */
+export const EMULATOR_ENVIRONMENT = "emulator";
 
 /** The emulator's live state, as tests and the data plane read it. */
 export class EmulatorState implements PlaneHost {
@@ -63,8 +78,16 @@ export interface Emulator {
   readonly authUrl: string;
   /** Transfer base URL (GLOBUS_SDK_SERVICE_URL_TRANSFER). */
   readonly transferUrl: string;
-  /** The gcs_manager_url of an endpoint. */
+  /** The gcs_manager_url of an endpoint: https://host:port. */
   gcsManagerUrl(endpointId: string): string;
+  /** The CA file (and its PEM) that GCS managers' certificate is trusted with. */
+  readonly gcsCaFile: string;
+  readonly gcsCaPem: string;
+  /**
+   * What its login approval page asks for before it approves. Whoever runs the emulator
+   * shows it on their own terminal; it is never in the exports.
+   */
+  readonly approvalSecret: string;
   /** The variables that point the CLI at it, in the order the env file lists them. */
   readonly exports: Record<string, string>;
   readonly config: EmulatorConfig;
@@ -101,35 +124,43 @@ export async function startEmulator(
   const auth = new AuthBook(config);
   const state = new EmulatorState(config, tunnels, gcs);
   tunnels.plane = (options.plane ?? streamsDataPlane)(state);
-  const gcsManagerUrl = (endpointId: string, origin: string) => `${origin}/gcs/${endpointId}`;
-  const transferContext = { config, auth, tunnels, gcsManagerUrl };
   const gcsContext = { config, auth, tunnels, gcs };
+  const hostname = options.hostname ?? "127.0.0.1";
+  let gcsServers: GcsServers;
+  try {
+    gcsServers = await startGcsServers(
+      config.endpoints.map((e) => e.id),
+      hostname,
+      (endpointId, request, path) =>
+        guarded(() => handleGcs(gcsContext, request, endpointId, path)),
+    );
+  } catch (error) {
+    await tunnels.close();
+    throw error;
+  }
+  const gcsManagerUrl = (endpointId: string) => gcsServers.urls.get(endpointId) ?? "";
+  const transferContext = { config, auth, tunnels, gcsManagerUrl };
 
-  const handler = async (request: Request): Promise<Response> => {
+  const handler = (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const path = url.pathname;
-    try {
+    return guarded(() => {
       if (path.startsWith("/auth/")) {
-        return await handleAuth(auth, config, request, path.slice(6), `${url.origin}/auth/`);
+        return handleAuth(auth, config, request, path.slice(6), `${url.origin}/auth/`);
       }
       if (path.startsWith("/transfer/")) {
-        return await handleTransfer(transferContext, request, path.slice(10));
+        return handleTransfer(transferContext, request, path.slice(10));
       }
-      const gcsMatch = /^\/gcs\/([^/]+)\/(.*)$/.exec(path);
-      if (gcsMatch) return await handleGcs(gcsContext, request, gcsMatch[1], gcsMatch[2]);
-      return json(404, { error: "not_found", detail: `No service at "${path}"` });
-    } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      return json(500, { errors: [{ status: "500", code: "InternalError", detail }] });
-    }
+      return Promise.resolve(json(404, { error: "not_found", detail: `No service at "${path}"` }));
+    });
   };
 
-  const hostname = options.hostname ?? "127.0.0.1";
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({ hostname, port: options.port ?? 0, onListen: () => {} }, handler);
   } catch (error) {
     await tunnels.close();
+    await gcsServers.close();
     const where = formatContact({ host: hostname, port: options.port ?? 0 });
     throw new EmulatorError(
       `Cannot listen on "${where}": ${error instanceof Error ? error.message : String(error)}`,
@@ -137,8 +168,14 @@ export async function startEmulator(
   }
   const base = `http://${formatContact({ host: server.addr.hostname, port: server.addr.port })}/`;
   const exports = {
+    // Its own environment name keeps the official CLI's emulator tokens apart from
+    // production ones (the CLI stores tokens per environment).
+    GLOBUS_SDK_ENVIRONMENT: EMULATOR_ENVIRONMENT,
     GLOBUS_SDK_SERVICE_URL_AUTH: `${base}auth/`,
     GLOBUS_SDK_SERVICE_URL_TRANSFER: `${base}transfer/`,
+    // The CA of the GCS managers' per-run certificate: the Globus SDK and this project's
+    // client both take a CA file here.
+    GLOBUS_SDK_VERIFY_SSL: gcsServers.caFile,
     GLOBUS_CLI_CLIENT_ID: config.clients[0].id,
     GLOBUS_CLI_CLIENT_SECRET: config.clients[0].secret,
     GLOBUS_STREAMS_EMULATOR_INITIATOR_AP: config.initiatorAccessPoint,
@@ -149,8 +186,11 @@ export async function startEmulator(
     url: base,
     authUrl: exports.GLOBUS_SDK_SERVICE_URL_AUTH,
     transferUrl: exports.GLOBUS_SDK_SERVICE_URL_TRANSFER,
-    gcsManagerUrl: (endpointId) => gcsManagerUrl(endpointId, base.slice(0, -1)),
+    gcsManagerUrl,
+    gcsCaFile: gcsServers.caFile,
+    gcsCaPem: gcsServers.caPem,
     exports,
+    approvalSecret: auth.approvalSecret,
     config,
     state,
     stop() {
@@ -158,6 +198,7 @@ export async function startEmulator(
         await tunnels.close();
         await server.shutdown();
         await server.finished;
+        await gcsServers.close();
       })();
       return stopped;
     },

@@ -9,6 +9,7 @@ import type { TunnelBook } from "./_tunnels.ts";
 import { bearerToken, gcsResult, issueDetail, readJson } from "./_respond.ts";
 import { gcsScope } from "../globus/mod.ts";
 import { isUuid } from "../uuid/mod.ts";
+import { VERSION } from "../version.ts";
 
 const MAX_SECRET_MINS = 10080;
 
@@ -168,6 +169,21 @@ function gatewayDocument(g: GatewayConfig) {
   };
 }
 
+/**
+ * GET /api/info. The versions are this emulator's own (it is no GCS release); the
+ * endpoint's client id equals its id, as on most real endpoints.
+ */
+function infoDocument(endpoint: EndpointConfig, url: URL) {
+  return {
+    DATA_TYPE: "info#1.0.0",
+    api_version: "1.0.0",
+    manager_version: `${VERSION}+globus-streams-emulator`,
+    client_id: endpoint.id,
+    endpoint_id: endpoint.id,
+    domain_name: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+  };
+}
+
 export interface GcsContext {
   config: EmulatorConfig;
   auth: AuthBook;
@@ -184,6 +200,10 @@ export async function handleGcs(
 ): Promise<Response> {
   const endpoint = context.gcs.endpoint(endpointId);
   if (!endpoint) return gcsResult(404, "not_found", `No GCS manager for endpoint ${endpointId}`);
+  // Public on a real GCS manager: clients learn the endpoint's client id (their scope) here.
+  if (path === "api/info" && request.method === "GET") {
+    return gcsResult(200, "success", "success", [infoDocument(endpoint, new URL(request.url))]);
+  }
   const checked = context.auth.check(bearerToken(request), endpoint.id, gcsScope(endpoint.id));
   if (!checked.ok) return gcsResult(401, "unauthorized", checked.reason);
   const me = checked.identity;

@@ -8,6 +8,17 @@ export function requestId(): string {
   return randomBytes(6).toString("base64url");
 }
 
+/**
+ * A time as the Transfer service writes it: UTC without a zone, with microseconds
+ * ("2026-02-12T21:59:01.857473").
+ */
+export function serviceTime(epochMs: number = performance.timeOrigin + performance.now()): string {
+  const wholeMs = Math.floor(epochMs);
+  const micros = Math.floor((epochMs - wholeMs) * 1000);
+  const iso = new Date(wholeMs).toISOString(); // 2026-02-12T21:59:01.857Z
+  return `${iso.slice(0, 23)}${String(micros).padStart(3, "0")}`;
+}
+
 /** A JSON response. */
 export function json(
   status: number,
@@ -61,9 +72,32 @@ export function gcsResult(
   });
 }
 
-/** An OAuth 2 error answer. */
+/**
+ * A Globus Auth error: the OAuth 2 fields and, as Globus Auth sends them beside those,
+ * an `errors` array (status, id, code, title, detail).
+ */
+export function authError(
+  status: number,
+  error: string,
+  description: string,
+  headers: Record<string, string> = {},
+): Response {
+  return json(status, {
+    errors: [{
+      status: String(status),
+      id: crypto.randomUUID(),
+      code: error.toUpperCase(),
+      title: TITLES[status] ?? "Error",
+      detail: description,
+    }],
+    error,
+    error_description: description,
+  }, { "Cache-Control": "no-store", ...headers });
+}
+
+/** An OAuth 2 error answer (token, revoke, introspect), in Globus Auth's shape. */
 export function oauthError(status: number, error: string, description: string): Response {
-  return json(status, { error, error_description: description }, { "Cache-Control": "no-store" });
+  return authError(status, error, description);
 }
 
 /** A small HTML page (the authorize errors and the auth-code page). */

@@ -186,8 +186,8 @@ export interface TransferContext {
   config: EmulatorConfig;
   auth: AuthBook;
   tunnels: TunnelBook;
-  /** `<origin>/gcs/<endpoint id>` for an endpoint. */
-  gcsManagerUrl(endpointId: string, origin: string): string;
+  /** The https://host:port of an endpoint's GCS manager. */
+  gcsManagerUrl(endpointId: string): string;
 }
 
 /** Routes one request below the Transfer base URL. */
@@ -211,7 +211,7 @@ export async function handleTransfer(
   const me = checked.identity;
   const parts = path.split("/");
   const method = request.method;
-  if (legacy) return endpointDocument(context, parts, method, url);
+  if (legacy) return endpointDocument(context, parts, method);
   if (parts[0] !== "v2") return jsonApiError(404, "NotFound", `No resource at "/${path}"`);
   if (parts[1] === "tunnels") return await tunnels(context, me, request, parts.slice(2), url);
   if (parts[1] === "stream_access_points" && parts.length <= 3) {
@@ -230,7 +230,6 @@ function endpointDocument(
   context: TransferContext,
   parts: string[],
   method: string,
-  url: URL,
 ): Response {
   const resource = "/" + parts.slice(1).join("/");
   if (parts[1] !== "endpoint" || parts.length !== 3) {
@@ -248,7 +247,7 @@ function endpointDocument(
     id: endpoint.id,
     display_name: endpoint.displayName,
     entity_type: "GCSv5_endpoint",
-    gcs_manager_url: context.gcsManagerUrl(endpoint.id, url.origin),
+    gcs_manager_url: context.gcsManagerUrl(endpoint.id),
     owner_id: endpoint.admins[0] ?? null,
     non_functional: true,
     public: true,

@@ -5,6 +5,7 @@ import type { AccessPointConfig, EmulatorConfig, GatewayConfig } from "./_config
 import type { AccessPointPlane, PlaneEvent, PlaneTunnel } from "./_plane.ts";
 import { formatContact } from "../contact/mod.ts";
 import type { TunnelState } from "../globus/mod.ts";
+import { serviceTime } from "./_respond.ts";
 
 /** Status texts: the first two are the real service's, the rest this project's. */
 export const STATUS = {
@@ -16,6 +17,24 @@ export const STATUS = {
   expired: "The tunnel reached the end of its lifetime.",
   failed: "The tunnel failed to start.",
 } as const;
+
+/** Events the real service records, with its codes, descriptions and details. */
+const EVENTS = {
+  started: { code: "STARTED", description: "started", details: "Attempting tunnel establishment" },
+  active: {
+    code: "TUNNEL_ACTIVE",
+    description: "tunnel is active",
+    details: "Tunnel has been established",
+  },
+  stopped: {
+    code: "TUNNEL_STOPPED",
+    description: "tunnel has been stopped",
+    details: "Tunnel stopped as requested.",
+  },
+} as const;
+
+/** The real service numbers events across all tunnels; ids start here (as if it had run). */
+const FIRST_EVENT_ID = 1001;
 
 export interface TunnelEventRecord {
   id: number;
@@ -93,6 +112,7 @@ export class TunnelBook {
   #bySubmission = new Map<string, TunnelRecord>();
   #closed = false;
   #sequence = 0;
+  #nextEventId = FIRST_EVENT_ID;
 
   constructor(
     config: EmulatorConfig,
@@ -145,7 +165,7 @@ export class TunnelBook {
       initiatorPort: null,
       createdMs: now,
       sequence: ++this.#sequence,
-      createdTime: new Date(now).toISOString(),
+      createdTime: serviceTime(),
       state: "UNINITIALIZED",
       status: STATUS.starting,
       events: [],
@@ -155,13 +175,7 @@ export class TunnelBook {
     };
     this.#tunnels.set(record.id, record);
     this.#bySubmission.set(key, record);
-    this.addEvent(record, {
-      code: "STARTED",
-      description: "The tunnel was created",
-      details:
-        `initiator ${record.initiatorAccessPointId}, listener ${record.listenerAccessPointId}`,
-      isError: false,
-    });
+    this.addEvent(record, { ...EVENTS.started, isError: false });
     if (!this.#hasListener(record)) {
       record.state = "AWAITING_LISTENER";
       record.status = STATUS.awaiting;
@@ -183,6 +197,8 @@ export class TunnelBook {
         detail: `Tunnel ${record.id} is ${record.state}: its listener contact can no longer change`,
       };
     }
+    const refused = this.#listenerChangeRefusal(record, changes);
+    if (refused) return refused;
     if (changes.label !== undefined) record.label = changes.label;
     if (changes.listenerIpAddress !== undefined) {
       record.listenerIpAddress = changes.listenerIpAddress;
@@ -193,8 +209,9 @@ export class TunnelBook {
       return undefined;
     }
     if (touchesListener) {
-      if (record.plane === "open") this.#plane?.updateTunnel(this.snapshot(record));
-      else if (!this.#hasListener(record) && record.state === "UNINITIALIZED") {
+      // An open tunnel has its listener contact for good (refused above if it changes),
+      // so the plane never needs to hear of a new one.
+      if (!this.#hasListener(record) && record.state === "UNINITIALIZED") {
         record.state = "AWAITING_LISTENER";
         record.status = STATUS.awaiting;
       }
@@ -222,12 +239,12 @@ export class TunnelBook {
 
   addEvent(record: TunnelRecord, event: PlaneEvent): void {
     record.events.push({
-      id: record.events.length + 1,
+      id: this.#nextEventId++,
       code: event.code,
       isError: event.isError,
       description: event.description,
       details: event.details ?? "",
-      time: new Date().toISOString(),
+      time: serviceTime(),
     });
   }
 
@@ -257,6 +274,26 @@ export class TunnelBook {
       record.timers.clear();
     }
     await this.#plane?.close();
+  }
+
+  /**
+   * A listener contact is set once (the Globus guide: to listen elsewhere, make a new
+   * tunnel); sending the same one again is not a change and passes.
+   */
+  #listenerChangeRefusal(record: TunnelRecord, changes: TunnelChanges): Refusal | undefined {
+    if (!this.#hasListener(record)) return undefined;
+    const host = changes.listenerIpAddress;
+    const port = changes.listenerPort;
+    const changesHost = host !== undefined && host !== record.listenerIpAddress;
+    const changesPort = port !== undefined && port !== record.listenerPort;
+    if (!changesHost && !changesPort) return undefined;
+    const current = formatContact({ host: record.listenerIpAddress!, port: record.listenerPort! });
+    return {
+      status: 409,
+      code: "Conflict",
+      detail: `Tunnel ${record.id} already has listener contact ${current}: ` +
+        `a listener contact is set once (create a new tunnel to listen elsewhere)`,
+    };
   }
 
   #hasListener(record: TunnelRecord): boolean {
@@ -308,12 +345,7 @@ export class TunnelBook {
     record.initiatorPort = contact.port;
     record.state = "ACTIVE";
     record.status = STATUS.active;
-    this.addEvent(record, {
-      code: "TUNNEL_ACTIVE",
-      description: "The tunnel is active",
-      details: `initiator contact ${formatContact(contact)}`,
-      isError: false,
-    });
+    this.addEvent(record, { ...EVENTS.active, isError: false });
   }
 
   #stop(record: TunnelRecord): void {
@@ -340,11 +372,12 @@ export class TunnelBook {
     }
     record.state = "STOPPED";
     record.status = status;
-    this.addEvent(record, {
-      code: "TUNNEL_STOPPED",
-      description: `The tunnel ${why}`,
-      details: why === "expired" ? `lifetime ${record.lifetimeMins} minutes` : "",
-      isError: why === "failed",
-    });
+    // "stopped" is the real service's text; expiry and failure texts are this project's.
+    const details = why === "expired"
+      ? `Tunnel stopped at the end of its lifetime (${record.lifetimeMins} minutes).`
+      : why === "failed"
+      ? "Tunnel stopped because it failed to start."
+      : EVENTS.stopped.details;
+    this.addEvent(record, { ...EVENTS.stopped, details, isError: why === "failed" });
   }
 }

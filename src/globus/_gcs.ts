@@ -92,10 +92,11 @@ export class GcsClient {
     this.#endpointId = endpointId;
     this.#gcsManagerUrl = gcsManagerUrl;
     this.#authorizer = options.authorizer ?? new Authorizer(options);
-    const base = gcsManagerUrl.endsWith("/") ? gcsManagerUrl : gcsManagerUrl + "/";
+    // As the Globus SDK's GCSClient: <gcs_manager_url>/api/, unless it ends in /api already.
+    const trimmed = gcsManagerUrl.replace(/\/+$/, "");
     this.#http = new HttpClient({
       service: `GCS manager of endpoint "${endpointId}"`,
-      baseUrl: `${base}api/`,
+      baseUrl: /\/api$/.test(trimmed) ? `${trimmed}/` : `${trimmed}/api/`,
       env: options.env,
       fetch: options.fetch,
       retryBaseMs: options.retryBaseMs,

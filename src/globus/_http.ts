@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { GlobusApiError } from "./_error.ts";
 import { type Env, httpTimeoutMs } from "./_urls.ts";
+import { trustedCaPem } from "./_tls.ts";
 import { quoteText } from "../quote/mod.ts";
 import { sleep, timerDelay } from "../timer/mod.ts";
 import { VERSION } from "../version.ts";
@@ -73,8 +74,12 @@ export interface HttpAnswer<T> {
 const DEFAULT_AUTH_FIX =
   "run 'globus-streams login' again, or check GLOBUS_CLI_CLIENT_ID and GLOBUS_CLI_CLIENT_SECRET";
 
-/** An error document in any of the shapes Globus services use. */
+/**
+ * An error document in any of the shapes Globus services use. Globus Auth sends the
+ * OAuth fields beside an `errors` array; the OAuth ones (invalid_grant, ...) name it.
+ */
 const errorDocument = z.union([
+  z.object({ error: z.string(), error_description: z.string().optional() }),
   z.object({
     errors: z.array(z.object({
       code: z.string().optional(),
@@ -82,7 +87,6 @@ const errorDocument = z.union([
       title: z.string().optional(),
     })).min(1),
   }),
-  z.object({ error: z.string(), error_description: z.string().optional() }),
   z.object({ code: z.string(), detail: z.unknown().optional(), message: z.string().optional() }),
 ]);
 
@@ -171,7 +175,7 @@ export class HttpClient {
   async request<T>(request: HttpRequest<T>): Promise<HttpAnswer<T>> {
     const url = this.#url(request.path, request.query);
     const timeoutMs = this.#timeoutGiven ? this.#timeoutMs : httpTimeoutMs(this.#env);
-    const init = this.#init(request);
+    const init = { ...this.#init(request), caPem: trustedCaPem(this.#env) };
     const idempotent = request.idempotent ?? ["GET", "PUT", "DELETE"].includes(request.method);
     for (let attempt = 0;; attempt++) {
       const mayRetry = idempotent && attempt < MAX_RETRIES;
@@ -289,7 +293,7 @@ export class HttpClient {
 
   async #send(
     url: URL,
-    init: { method: HttpMethod; headers: Headers; body?: string },
+    init: { method: HttpMethod; headers: Headers; body?: string; caPem?: string },
     timeoutMs: number | undefined,
   ): Promise<[Response, string]> {
     const controller = new AbortController();
@@ -298,6 +302,7 @@ export class HttpClient {
       timedOut = true;
       controller.abort();
     }, timerDelay(timeoutMs));
+    const client = init.caPem ? Deno.createHttpClient({ caCerts: [init.caPem] }) : undefined;
     try {
       const response = await this.#fetch(url, {
         method: init.method,
@@ -305,7 +310,8 @@ export class HttpClient {
         body: init.body,
         signal: controller.signal,
         redirect: "manual",
-      });
+        ...(client ? { client } : {}),
+      } as RequestInit);
       const text = await response.text();
       return [response, text];
     } catch (error) {
@@ -313,6 +319,7 @@ export class HttpClient {
       throw error;
     } finally {
       clearTimeout(timer);
+      client?.close();
     }
   }
 

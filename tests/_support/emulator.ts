@@ -37,6 +37,8 @@ export interface EmulatorProcess {
   exitCode(): number | undefined;
   /** What it wrote to stderr so far. */
   stderr(): string;
+  /** The login approval secret it printed on stderr. */
+  approvalSecret: string;
 }
 
 const START_TIMEOUT_MS = 30_000;
@@ -81,7 +83,23 @@ export async function startEmulatorProcess(
   while (true) {
     try {
       const env = parseEnvFile(await Deno.readTextFile(envFile));
-      return { env, envFile, pid: child.pid, stop, exitCode: () => exitCode, stderr: () => stderr };
+      // The secret line follows the env file; wait for it.
+      let secret: string | undefined;
+      while (!(secret = /login approval secret: (\S+)\n/.exec(stderr)?.[1])) {
+        if (exitCode !== undefined || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      if (secret) {
+        return {
+          env,
+          envFile,
+          pid: child.pid,
+          stop,
+          exitCode: () => exitCode,
+          stderr: () => stderr,
+          approvalSecret: secret,
+        };
+      }
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
@@ -164,6 +182,8 @@ export function startCountingProxy(
 export interface InProcessEmulator {
   /** The exports, as the CLI would read them from the environment. */
   env: Record<string, string>;
+  /** The login approval secret. */
+  approvalSecret: string;
   emulator: Emulator;
   stop(): Promise<void>;
 }
@@ -177,23 +197,39 @@ export async function startEmulatorInProcess(
       ? parseEmulatorConfig(options.configToml, "test.toml")
       : defaultEmulatorConfig());
   const emulator = await startEmulator(config, { plane: options.plane });
-  return { env: { ...emulator.exports }, emulator, stop: () => emulator.stop() };
+  return {
+    env: { ...emulator.exports },
+    approvalSecret: emulator.approvalSecret,
+    emulator,
+    stop: () => emulator.stop(),
+  };
 }
 
 /**
  * Does in a test what a user does in a browser: opens the login URL `login` printed,
- * follows the emulator's redirect to its auth-code page, and returns the code shown.
+ * enters the emulator's approval secret on its approval page, follows the redirect to
+ * the auth-code page, and returns the code shown.
  */
-export async function approveLogin(loginUrl: string): Promise<string> {
-  const authorize = await fetch(loginUrl, { redirect: "manual" });
+export async function approveLogin(loginUrl: string, approvalSecret: string): Promise<string> {
+  const page = await fetch(loginUrl);
+  const form = await page.text();
+  if (page.status !== 200 || !/name="approval_secret"/.test(form)) {
+    throw new Error(`authorize answered ${page.status} without the approval form: ${form}`);
+  }
+  const authorize = await fetch(loginUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ approval_secret: approvalSecret }),
+    redirect: "manual",
+  });
   await authorize.body?.cancel();
   const location = authorize.headers.get("location");
   if (authorize.status !== 302 || !location) {
     throw new Error(`authorize answered ${authorize.status} without a redirect`);
   }
-  const page = await fetch(location);
-  const html = await page.text();
+  const codePage = await fetch(location);
+  const html = await codePage.text();
   const code = /<pre id="auth-code">([^<]+)<\/pre>/.exec(html)?.[1];
-  if (!page.ok || !code) throw new Error(`no code on the auth-code page (${page.status})`);
+  if (!codePage.ok || !code) throw new Error(`no code on the auth-code page (${codePage.status})`);
   return code;
 }

@@ -15,12 +15,17 @@ function userEnv(exports: Record<string, string>, dir: string): Record<string, s
   return {
     GLOBUS_SDK_SERVICE_URL_AUTH: exports.GLOBUS_SDK_SERVICE_URL_AUTH,
     GLOBUS_SDK_SERVICE_URL_TRANSFER: exports.GLOBUS_SDK_SERVICE_URL_TRANSFER,
+    GLOBUS_SDK_VERIFY_SSL: exports.GLOBUS_SDK_VERIFY_SSL,
     GLOBUS_STREAMS_DIR: `${dir}/streams`,
   };
 }
 
 /** Runs `login` as a process, opens the URL it prints, pastes the code on its stdin. */
-async function loginAsProcess(env: Record<string, string>, args: string[] = []) {
+async function loginAsProcess(
+  env: Record<string, string>,
+  approvalSecret: string,
+  args: string[] = [],
+) {
   const child = new Deno.Command(cliBin, {
     args: ["login", ...args],
     env: { ...env, GLOBUS_CLI_CLIENT_ID: "", GLOBUS_CLI_CLIENT_SECRET: "" },
@@ -41,7 +46,7 @@ async function loginAsProcess(env: Record<string, string>, args: string[] = []) 
     }
     const url = stdout.split("\n").find((line) => line.startsWith("http"));
     assert.ok(url, `no URL in: ${stdout}`);
-    const code = await approveLogin(url);
+    const code = await approveLogin(url, approvalSecret);
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(code + "\n"));
     await writer.close();
@@ -70,7 +75,7 @@ Deno.test("login end to end, whoami, and logout that revokes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "gs-login-" });
   try {
     const env = userEnv(emulator.env, dir);
-    const login = await loginAsProcess(env);
+    const login = await loginAsProcess(env, emulator.approvalSecret);
     assert.equal(login.code, 0, login.stderr);
     assert.match(login.stdout, /^Please authenticate with Globus here:\n-+\nhttp/);
     assert.ok(login.url.startsWith(`${env.GLOBUS_SDK_SERVICE_URL_AUTH}v2/oauth2/authorize?`));
@@ -129,11 +134,15 @@ Deno.test("login --gcs adds the endpoint's scope; a later login keeps it", async
   try {
     const env = userEnv(emulator.env, dir);
     const endpoint = emulator.emulator.config.endpoints[1].id;
-    const first = await loginAsProcess(env, ["--gcs", endpoint, "--no-browser"]);
+    const first = await loginAsProcess(env, emulator.approvalSecret, [
+      "--gcs",
+      endpoint,
+      "--no-browser",
+    ]);
     assert.equal(first.code, 0, first.stderr);
     const scope = `urn:globus:auth:scope:${endpoint}:manage_collections`;
     assert.ok(new URL(first.url).searchParams.get("scope")!.split(" ").includes(scope));
-    const second = await loginAsProcess(env);
+    const second = await loginAsProcess(env, emulator.approvalSecret);
     assert.equal(second.code, 0, second.stderr);
     assert.ok(new URL(second.url).searchParams.get("scope")!.split(" ").includes(scope));
     const stored = JSON.parse(await Deno.readTextFile(`${env.GLOBUS_STREAMS_DIR}/tokens.json`));

@@ -289,7 +289,7 @@ Deno.test("when the endpoint gives no LAN secret, initialize warns and goes on w
   assert.equal(conf.endpoint_id, noSuchEndpoint);
 });
 
-Deno.test("update refreshes contact and listener and keeps the secret", async () => {
+Deno.test("update fetches contact and listener again and keeps the secret", async () => {
   await using world = await startWorld();
   const tunnel = await world.createTunnel();
   const env = world.env("listener");
@@ -299,18 +299,33 @@ Deno.test("update refreshes contact and listener and keeps the secret", async ()
     { env },
   );
   const before = await confRecord(world.stores.listener, tunnel.id);
+  // A listener contact is set once (the service refuses a move), so the tunnel keeps it.
   const second = first === 65535 ? first - 1 : first + 1;
-  await world.transfer.updateTunnel(tunnel.id, {
-    listenerIpAddress: "127.0.0.1",
-    listenerPort: second,
-  });
+  const moved = await runCliInProcess(
+    [
+      "environment",
+      "initialize",
+      "--force",
+      "--listener-contact-string",
+      `127.0.0.1:${second}`,
+      tunnel.id,
+    ],
+    { env },
+  );
+  assert.equal(moved.code, 1);
+  assert.match(
+    oneLine(moved.stderr),
+    /\(409 Conflict\): Tunnel .* already has listener contact 127\.0\.0\.1:\d+: a listener contact is set once/,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1100)); // update_time is in seconds
   const gets = world.tunnelGets(tunnel.id);
   const result = await runCliInProcess(["environment", "update", tunnel.id], { env });
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, new RegExp(`listener contact 127\\.0\\.0\\.1:${second}\n$`));
+  assert.match(result.stdout, new RegExp(`listener contact 127\\.0\\.0\\.1:${first}\n$`));
   assert.equal(world.tunnelGets(tunnel.id), gets + 1);
   const after = await confRecord(world.stores.listener, tunnel.id);
-  assert.equal(after.listener_contact_string, `127.0.0.1:${second}`);
+  assert.equal(after.listener_contact_string, `127.0.0.1:${first}`);
+  assert.ok(Number(after.update_time) > Number(before.update_time), "written again");
   assert.equal(after.lankey, before.lankey);
   assert.equal(after.lankey_id, before.lankey_id);
   assert.equal(after.fake_port, before.fake_port);

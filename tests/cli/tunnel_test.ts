@@ -53,6 +53,13 @@ Deno.test("tunnel lifecycle: create, update listener, refused delete, stop, dele
     assert.equal(field(updated.stdout, "Listener Port"), "8888");
     assert.equal(field(updated.stdout, "Initiator IP"), "127.0.0.1");
     assert.match(field(updated.stdout, "Initiator Port"), /^\d+$/);
+    // A listener contact is set once; the refusal is one line.
+    const moved = await run("tunnel", "update", "--listener-contact-string", "127.0.0.1:9999", id);
+    assert.equal(moved.code, 1);
+    assert.equal(
+      oneLine(moved.stderr),
+      `globus-streams: Transfer refused the request (409 Conflict): Tunnel ${id} already has listener contact 127.0.0.1:8888: a listener contact is set once (create a new tunnel to listen elsewhere)`,
+    );
 
     const refused = await run("tunnel", "delete", id);
     assert.equal(refused.code, 1);
@@ -73,8 +80,8 @@ Deno.test("tunnel lifecycle: create, update listener, refused delete, stop, dele
 
     const events = await run("tunnel", "events", id);
     const lines = events.stdout.trimEnd().split("\n");
-    assert.match(lines[0], /^ID \| Time +\| Code +\| Error \| Description +\| Details$/);
-    assert.match(lines[1], /^-- \| -+ \| -+ \| -----/);
+    assert.match(lines[0], /^ID +\| Time +\| Code +\| Error \| Description +\| Details$/);
+    assert.match(lines[1], /^-+ \| -+ \| -+ \| -----/);
     assert.deepEqual(lines.slice(2).map((l) => l.split(" | ")[2].trim()), [
       "STARTED",
       "TUNNEL_ACTIVE",

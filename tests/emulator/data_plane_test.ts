@@ -459,7 +459,7 @@ Deno.test("an unreachable listener contact: the app sees EOF, the tunnel an even
   );
 });
 
-Deno.test("gateways without lan_secret_required: plain TCP on both LAN legs, an IPv6 listener, and a new listener contact", async (t) => {
+Deno.test("gateways without lan_secret_required: plain TCP on both LAN legs, an IPv6 listener that stays set", async (t) => {
   const config = { ...(await import("../../src/emulator/mod.ts")).defaultEmulatorConfig() };
   config.gateways = config.gateways.map((g) => ({ ...g, lanSecretRequired: false }));
   await using world = await startPlaneWorld({
@@ -490,14 +490,19 @@ Deno.test("gateways without lan_secret_required: plain TCP on both LAN legs, an 
     };
     await t.step(v6 ? "to [::1]" : "to 127.0.0.1 (no IPv6 loopback)", send);
     assert.equal((v6 ?? v4).accepted, 1);
-    await world.transfer.updateTunnel(tunnel.id, {
-      listenerIpAddress: "127.0.0.1",
-      listenerPort: v4.contact.port,
-    });
-    await t.step("to the new listener contact", send);
-    assert.equal(v4.accepted, v6 ? 1 : 2);
+    // A listener contact is set once: moving it is refused and streams keep their listener.
+    await assert.rejects(
+      world.transfer.updateTunnel(tunnel.id, {
+        listenerIpAddress: "127.0.0.1",
+        listenerPort: v4.contact.port + (v6 ? 0 : 1),
+      }),
+      /409 Conflict\): .* already has listener contact/,
+    );
+    await t.step("again, to the same listener", send);
+    assert.equal((v6 ?? v4).accepted, 2);
     assert.ok(world.lines.some((l) => /lan plain, wan ok/.test(l)));
-    assert.ok(world.lines.some((l) => /listener "127\.0\.0\.1:\d+" plain/.test(l)));
+    const listener = v6 ? String.raw`\[::1\]` : String.raw`127\.0\.0\.1`;
+    assert.ok(world.lines.some((l) => new RegExp(`listener "${listener}:\\d+" plain`).test(l)));
   } finally {
     await v4.stop();
     await v6?.stop();

@@ -32,20 +32,27 @@ async function clientToken(exports: Exports, scope: string): Promise<string> {
 
 async function call(
   url: string,
-  options: { method?: string; token?: string; body?: unknown; raw?: string } = {},
+  options: { method?: string; token?: string; body?: unknown; raw?: string; caPem?: string } = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   if (options.body !== undefined || options.raw !== undefined) {
     headers["Content-Type"] = "application/json";
   }
-  const response = await fetch(url, {
-    method: options.method ?? "GET",
-    headers,
-    body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {} };
+  // The GCS managers speak HTTPS with the run's own CA.
+  const client = options.caPem ? Deno.createHttpClient({ caCerts: [options.caPem] }) : undefined;
+  try {
+    const response = await fetch(url, {
+      method: options.method ?? "GET",
+      headers,
+      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+      ...(client ? { client } : {}),
+    } as RequestInit);
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : {} };
+  } finally {
+    client?.close();
+  }
 }
 
 function createBody(exports: Exports, attributes: Record<string, unknown> = {}) {
@@ -208,7 +215,7 @@ Deno.test("Transfer checks tokens: none, unknown, revoked, or for another servic
 });
 
 Deno.test("Auth refuses what Globus Auth refuses", async () => {
-  const { env, stop } = await startEmulatorInProcess();
+  const { env, approvalSecret, stop } = await startEmulatorInProcess();
   try {
     const auth = env.GLOBUS_SDK_SERVICE_URL_AUTH;
     const authorize = (params: Record<string, string>) =>
@@ -221,10 +228,28 @@ Deno.test("Auth refuses what Globus Auth refuses", async () => {
       code_challenge: pkceChallenge("v".repeat(43)),
       code_challenge_method: "S256",
     };
-    const ok = await authorize(good);
+    // GET only shows the approval page; nothing is approved without the run's secret.
+    const page = await authorize(good);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /name="approval_secret"/);
+    const approve = (params: Record<string, string>, secret: string) =>
+      fetch(`${auth}v2/oauth2/authorize?${new URLSearchParams(params)}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ approval_secret: secret }),
+        redirect: "manual",
+      });
+    for (const wrong of ["", "0000-0000-0000-0000-0000-0000", approvalSecret + "0"]) {
+      const refusedPage = await approve(good, wrong);
+      assert.equal(refusedPage.status, 403, `secret "${wrong}"`);
+      assert.equal(refusedPage.headers.get("location"), null);
+      assert.match(await refusedPage.text(), /not this run&#39;s approval secret/);
+    }
+    const ok = await approve(good, approvalSecret);
     await ok.body?.cancel();
     assert.equal(ok.status, 302);
     assert.match(ok.headers.get("location")!, /v2\/web\/auth-code\?code=[A-Za-z0-9_-]+$/);
+    assert.ok(!Object.values(env).includes(approvalSecret), "not in the exports");
     for (
       const change of [
         { code_challenge_method: "plain" },
@@ -399,12 +424,14 @@ Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopp
     });
     const tunnelId = (created.body.data as { id: string }).id;
     const secrets = `${emulator.gcsManagerUrl(siteA)}/api/lan_secrets`;
+    const gcs = (url: string, options: Parameters<typeof call>[1] = {}) =>
+      call(url, { ...options, caPem: emulator.gcsCaPem });
     const body = {
       DATA_TYPE: "lan_secret_create#1.0.0",
       tunnel_id: tunnelId,
       stream_access_point_id: env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP,
     };
-    const wrong = await call(secrets, {
+    const wrong = await gcs(secrets, {
       method: "POST",
       token: await clientToken(env, gcsScope(siteB)),
       body,
@@ -412,7 +439,7 @@ Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopp
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.code, "unauthorized");
     const token = await clientToken(env, gcsScope(siteA));
-    const made = await call(secrets, { method: "POST", token, body });
+    const made = await gcs(secrets, { method: "POST", token, body });
     assert.equal(made.status, 201);
     assert.equal(made.body.DATA_TYPE, "result#1.0.0");
     assert.equal(made.body.http_response_code, 201);
@@ -428,8 +455,8 @@ Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopp
       "username",
     ]);
     assert.equal(secret.DATA_TYPE, "lan_secret#1.0.0");
-    assert.equal((await call(secrets, { token })).status, 405);
-    const badType = await call(secrets, {
+    assert.equal((await gcs(secrets, { token })).status, 405);
+    const badType = await gcs(secrets, {
       method: "POST",
       token,
       body: { ...body, DATA_TYPE: "x" },
@@ -442,7 +469,7 @@ Deno.test("GCS: lan_secrets need this endpoint's scope; no GET; secrets of stopp
       body: { data: { type: "Tunnel", attributes: { state: "STOPPING" } } },
     });
     const stopped = await waitFor(
-      () => call(secrets, { method: "POST", token, body }),
+      () => gcs(secrets, { method: "POST", token, body }),
       (a) => a.status === 409,
     );
     assert.equal(stopped.status, 409);
@@ -457,7 +484,9 @@ Deno.test("GCS stream gateways: list, get, PATCH reaches the data plane's view",
     const site = emulator.config.endpoints[0].id;
     const token = await clientToken(env, gcsScope(site));
     const base = `${emulator.gcsManagerUrl(site)}/api/stream_gateways`;
-    const list = await call(base, { token });
+    const gcs = (url: string, options: Parameters<typeof call>[1] = {}) =>
+      call(url, { ...options, caPem: emulator.gcsCaPem });
+    const list = await gcs(base, { token });
     const gateways = list.body.data as {
       id: string;
       DATA_TYPE: string;
@@ -465,7 +494,7 @@ Deno.test("GCS stream gateways: list, get, PATCH reaches the data plane's view",
     }[];
     assert.equal(gateways.length, 1);
     assert.equal(gateways[0].DATA_TYPE, "stream_gateway#1.0.0");
-    const patched = await call(`${base}/${gateways[0].id}`, {
+    const patched = await gcs(`${base}/${gateways[0].id}`, {
       method: "PATCH",
       token,
       body: { lan_secret_required: false },
@@ -475,18 +504,18 @@ Deno.test("GCS stream gateways: list, get, PATCH reaches the data plane's view",
       emulator.state.gatewayOf(env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP)?.lanSecretRequired,
       false,
     );
-    const inUse = await call(`${base}/${gateways[0].id}`, { method: "DELETE", token });
+    const inUse = await gcs(`${base}/${gateways[0].id}`, { method: "DELETE", token });
     assert.equal(inUse.status, 409);
-    const made = await call(base, {
+    const made = await gcs(base, {
       method: "POST",
       token,
       body: { DATA_TYPE: "stream_gateway#1.0.0", display_name: "spare" },
     });
     assert.equal(made.status, 201);
     const spare = (made.body.data as { id: string }[])[0].id;
-    assert.equal((await call(`${base}/${spare}`, { method: "DELETE", token })).status, 200);
-    assert.equal((await call(`${base}/${spare}`, { token })).status, 404);
-    const invalid = await call(base, {
+    assert.equal((await gcs(`${base}/${spare}`, { method: "DELETE", token })).status, 200);
+    assert.equal((await gcs(`${base}/${spare}`, { token })).status, 404);
+    const invalid = await gcs(base, {
       method: "POST",
       token,
       body: { DATA_TYPE: "stream_gateway#1.0.0" },
@@ -544,13 +573,29 @@ Deno.test("the data-plane seam: open, update, close, and events the plane adds",
     const data = created.body.data as { id: string; attributes: Record<string, unknown> };
     assert.equal(data.attributes.initiator_port, 4001);
     const url = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels/${data.id}`;
-    await call(url, {
+    // A listener contact is set once: a change is refused, the same one again passes.
+    const moved = await call(url, {
       method: "PATCH",
       token,
       body: { data: { type: "Tunnel", attributes: { listener_port: 9999 } } },
     });
+    assert.equal(moved.status, 409);
+    const error = (moved.body.errors as { code: string; detail: string }[])[0];
+    assert.equal(error.code, "Conflict");
+    assert.match(error.detail, /already has listener contact 10\.0\.0\.5:8888: .*new tunnel/);
+    const same = await call(url, {
+      method: "PATCH",
+      token,
+      body: {
+        data: {
+          type: "Tunnel",
+          attributes: { listener_ip_address: "10.0.0.5", listener_port: 8888 },
+        },
+      },
+    });
+    assert.equal(same.status, 200);
     const host = recorder.host();
-    assert.equal(host.tunnel(data.id)?.listenerPort, 9999);
+    assert.equal(host.tunnel(data.id)?.listenerPort, 8888);
     host.addTunnelEvent(data.id, {
       code: "HANDSHAKE_FAILED",
       description: "A LAN connection failed the handshake",
@@ -579,7 +624,6 @@ Deno.test("the data-plane seam: open, update, close, and events the plane adds",
   }
   assert.deepEqual(recorder.calls, [
     "open 10.0.0.5:8888 true",
-    "update 10.0.0.5:9999",
     "close 36",
     "shutdown",
   ]);
@@ -630,4 +674,250 @@ Deno.test("startEmulator: a port in use is an EmulatorError", async () => {
   } finally {
     await first.stop();
   }
+});
+
+Deno.test("documents as the real service writes them: times, event texts, unique event ids", async () => {
+  const { env, stop } = await startEmulatorInProcess({
+    config: { ...defaultEmulatorConfig(), stopDelayMs: 0 },
+  });
+  try {
+    assert.equal(env.GLOBUS_SDK_ENVIRONMENT, "emulator");
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const tunnels = `${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v2/tunnels`;
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const created = await call(tunnels, {
+        method: "POST",
+        token,
+        body: createBody(env, { listener_ip_address: "127.0.0.1", listener_port: 9 }),
+      });
+      const data = created.body.data as { id: string; attributes: { created_time: string } };
+      // Transfer's own format: UTC without a zone, microseconds.
+      assert.match(data.attributes.created_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+      ids.push(data.id);
+      await call(`${tunnels}/${data.id}`, {
+        method: "PATCH",
+        token,
+        body: { data: { type: "Tunnel", attributes: { state: "STOPPING" } } },
+      });
+    }
+    type Event = {
+      id: number;
+      attributes: { code: string; description: string; details: string; time: string };
+    };
+    const eventIds: number[] = [];
+    for (const id of ids) {
+      const stopped = await waitFor(
+        () => call(`${tunnels}/${id}/events`, { token }),
+        (a) => (a.body.data as Event[]).length === 3,
+      );
+      const events = stopped.body.data as Event[];
+      assert.deepEqual(
+        events.map((e) => [e.attributes.code, e.attributes.description, e.attributes.details]),
+        [
+          ["STARTED", "started", "Attempting tunnel establishment"],
+          ["TUNNEL_ACTIVE", "tunnel is active", "Tunnel has been established"],
+          ["TUNNEL_STOPPED", "tunnel has been stopped", "Tunnel stopped as requested."],
+        ],
+      );
+      for (const event of events) {
+        assert.match(event.attributes.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+        assert.ok(Number.isInteger(event.id));
+        eventIds.push(event.id);
+      }
+    }
+    assert.equal(new Set(eventIds).size, eventIds.length, `event ids repeat: ${eventIds}`);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("Globus Auth errors carry the errors array beside error and error_description", async () => {
+  const { env, stop } = await startEmulatorInProcess();
+  try {
+    const auth = env.GLOBUS_SDK_SERVICE_URL_AUTH;
+    const refused = await fetch(`${auth}v2/oauth2/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: "nope" }),
+    });
+    const body = await refused.json();
+    assert.equal(refused.status, 400);
+    assert.equal(body.error, "invalid_grant");
+    assert.equal(body.errors[0].status, "400");
+    assert.equal(body.errors[0].code, "INVALID_GRANT");
+    assert.equal(body.errors[0].detail, body.error_description);
+    const userinfo = await call(`${auth}v2/oauth2/userinfo`);
+    assert.equal(userinfo.status, 401);
+    const error = (userinfo.body.errors as { code: string; detail: string }[])[0];
+    assert.deepEqual([error.code, error.detail], ["UNAUTHORIZED", "Call must be authenticated"]);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("the official CLI's login path: a client instance, a confidential code flow, a verifiable id_token", async () => {
+  const { env, approvalSecret, stop } = await startEmulatorInProcess();
+  try {
+    const auth = env.GLOBUS_SDK_SERVICE_URL_AUTH;
+    const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${auth}${path}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
+    const template = crypto.randomUUID();
+    const badTemplate = await post("v2/api/clients", { client: { template_id: "x", name: "n" } });
+    assert.equal(badTemplate.status, 400);
+    assert.equal((await badTemplate.json()).errors[0].code, "INVALID_REQUEST");
+    const registered = await post("v2/api/clients", {
+      client: { template_id: template, name: "Globus CLI" },
+    });
+    assert.equal(registered.status, 201);
+    const instance = await registered.json();
+    assert.equal(instance.client.parent_client, template);
+    const { client: id, secret } = instance.included.client_credential;
+    assert.equal(id, instance.client.id);
+    const basic = { Authorization: "Basic " + btoa(`${id}:${secret}`) };
+
+    // A confidential client may skip PKCE; it proves its secret at the token endpoint.
+    const scope = "openid profile email urn:globus:auth:scope:auth.globus.org:view_identity_set " +
+      `https://auth.globus.org/scopes/524230d7-ea86-4a52-8312-86065a9e0417/timer[${TRANSFER_SCOPE}]`;
+    const params = new URLSearchParams({
+      client_id: id,
+      redirect_uri: `${auth}v2/web/auth-code`,
+      scope,
+      response_type: "code",
+      access_type: "offline",
+      state: "_default",
+    });
+    const approved = await fetch(`${auth}v2/oauth2/authorize?${params}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ approval_secret: approvalSecret }),
+      redirect: "manual",
+    });
+    await approved.body?.cancel();
+    assert.equal(approved.status, 302);
+    const code = new URL(approved.headers.get("location")!).searchParams.get("code")!;
+    const form = (values: Record<string, string>, headers: Record<string, string>) =>
+      fetch(`${auth}v2/oauth2/token`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", ...headers },
+        body: new URLSearchParams(values),
+      });
+    const exchange = {
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: `${auth}v2/web/auth-code`,
+    };
+    const wrongSecret = await form(exchange, {
+      Authorization: "Basic " + btoa(`${id}:not-the-secret`),
+    });
+    assert.equal(wrongSecret.status, 401);
+    await wrongSecret.body?.cancel();
+    const answer = await form(exchange, basic);
+    const tokens = await answer.json();
+    assert.equal(answer.status, 200, JSON.stringify(tokens));
+    assert.equal(tokens.resource_server, "auth.globus.org");
+    assert.equal(
+      tokens.scope,
+      "openid profile email urn:globus:auth:scope:auth.globus.org:view_identity_set",
+    );
+    assert.deepEqual(tokens.other_tokens.map((t: { scope: string }) => t.scope), [
+      "https://auth.globus.org/scopes/524230d7-ea86-4a52-8312-86065a9e0417/timer",
+    ]);
+
+    // The id_token verifies against the key the openid configuration points at.
+    const oidc = await (await fetch(`${auth}.well-known/openid-configuration`)).json();
+    assert.deepEqual(oidc.id_token_signing_alg_values_supported, ["RS512"]);
+    const jwks = await (await fetch(oidc.jwks_uri)).json();
+    const key = await crypto.subtle.importKey(
+      "jwk",
+      jwks.keys[0],
+      { name: "RSASSA-PKCS1-v1_5", hash: "SHA-512" },
+      false,
+      ["verify"],
+    );
+    const [head, body, signature] = (tokens.id_token as string).split(".");
+    const bytes = (part: string) =>
+      Uint8Array.from(atob(part.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    assert.ok(
+      await crypto.subtle.verify(
+        "RSASSA-PKCS1-v1_5",
+        key,
+        bytes(signature),
+        new TextEncoder().encode(`${head}.${body}`),
+      ),
+    );
+    const claims = JSON.parse(new TextDecoder().decode(bytes(body)));
+    assert.equal(claims.aud, id);
+    assert.equal(claims.preferred_username, "emulated-user@example.org");
+
+    // validate: the refresh token is this client's; userinfo lists the identity set.
+    const valid = await fetch(`${auth}v2/oauth2/token/validate`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", ...basic },
+      body: new URLSearchParams({ token: tokens.refresh_token }),
+    });
+    assert.deepEqual(await valid.json(), { active: true });
+    const info = await call(`${auth}v2/oauth2/userinfo`, { token: tokens.access_token });
+    assert.equal(
+      (info.body.identity_set as { username: string }[])[0].username,
+      "emulated-user@example.org",
+    );
+
+    // Deleting the instance (the CLI's logout) revokes what it holds.
+    const deleted = await fetch(`${auth}v2/api/clients/${id}`, {
+      method: "DELETE",
+      headers: basic,
+    });
+    assert.equal(deleted.status, 200);
+    await deleted.body?.cancel();
+    assert.equal(
+      (await call(`${auth}v2/oauth2/userinfo`, { token: tokens.access_token })).status,
+      401,
+    );
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("GCS managers: HTTPS at their own host:port with the run's CA, GET /api/info without a token", async () => {
+  const { env, emulator, stop } = await startEmulatorInProcess();
+  const caFile = env.GLOBUS_SDK_VERIFY_SSL;
+  try {
+    assert.equal(caFile, emulator.gcsCaFile);
+    assert.equal(await Deno.readTextFile(caFile), emulator.gcsCaPem);
+    const urls = emulator.config.endpoints.map((e) => emulator.gcsManagerUrl(e.id));
+    for (const url of urls) {
+      assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/, "no path, as real ones");
+    }
+    assert.equal(new Set(urls).size, urls.length, "one manager per endpoint");
+    const site = emulator.config.endpoints[0].id;
+    const info = await call(`${urls[0]}/api/info`, { caPem: emulator.gcsCaPem });
+    assert.equal(info.status, 200);
+    const data = (info.body.data as Record<string, unknown>[])[0];
+    assert.equal(data.DATA_TYPE, "info#1.0.0");
+    assert.equal(data.client_id, site);
+    assert.equal(data.endpoint_id, site);
+    assert.equal(
+      (await call(`${urls[0]}/api/stream_gateways`, { caPem: emulator.gcsCaPem })).status,
+      401,
+    );
+    // Without the run's CA the certificate is not trusted.
+    await assert.rejects(fetch(`${urls[0]}/api/info`), (error: Error) => {
+      assert.match(String(error.cause), /certificate|UnknownIssuer/i);
+      return true;
+    });
+    // Transfer names the same URL.
+    const token = await clientToken(env, TRANSFER_SCOPE);
+    const endpoint = await call(`${env.GLOBUS_SDK_SERVICE_URL_TRANSFER}v0.10/endpoint/${site}`, {
+      token,
+    });
+    assert.equal(endpoint.body.gcs_manager_url, urls[0]);
+  } finally {
+    await stop();
+  }
+  await assert.rejects(Deno.stat(caFile), Deno.errors.NotFound, "removed at stop");
 });

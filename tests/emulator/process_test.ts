@@ -10,8 +10,10 @@ Deno.test("the emulator process writes its env file, serves, and stops on SIGTER
   const emulator = await startEmulatorProcess({ configToml: "minute_ms = 1000\n" });
   try {
     assert.deepEqual(Object.keys(emulator.env), [
+      "GLOBUS_SDK_ENVIRONMENT",
       "GLOBUS_SDK_SERVICE_URL_AUTH",
       "GLOBUS_SDK_SERVICE_URL_TRANSFER",
+      "GLOBUS_SDK_VERIFY_SSL",
       "GLOBUS_CLI_CLIENT_ID",
       "GLOBUS_CLI_CLIENT_SECRET",
       "GLOBUS_STREAMS_EMULATOR_INITIATOR_AP",
@@ -22,6 +24,10 @@ Deno.test("the emulator process writes its env file, serves, and stops on SIGTER
       /^http:\/\/127\.0\.0\.1:\d+\/transfer\/$/,
     );
     assert.equal(((await Deno.stat(emulator.envFile)).mode ?? 0) & 0o777, 0o600);
+    // The login approval secret is on the emulator's own stderr, never in the env file.
+    assert.match(emulator.approvalSecret, /^[0-9a-f]{4}(-[0-9a-f]{4}){5}$/);
+    assert.ok(!(await Deno.readTextFile(emulator.envFile)).includes(emulator.approvalSecret));
+    assert.match(emulator.stderr(), /^globus-streams: login approval secret: [0-9a-f-]{29}$/m);
     const result = await runCliInProcess(["access-point", "list", "-F", "json"], {
       env: emulator.env,
     });
@@ -56,13 +62,14 @@ Deno.test("a bad config file stops the emulator with one line naming file and ke
 Deno.test("without --env-file the exports go to stdout; the stop signal ends it with 0", async () => {
   const controller = new AbortController();
   let stdout = "";
+  let stderr = "";
   const deps: CliDeps = {
     io: {
       stdout: (text) => {
         stdout += text;
         controller.abort();
       },
-      stderr: () => {},
+      stderr: (text) => stderr += text,
       readLine: () => Promise.resolve(null),
       stderrIsTerminal: false,
     },
@@ -74,7 +81,9 @@ Deno.test("without --env-file the exports go to stdout; the stop signal ends it 
   const code = await main(["emulator"], deps);
   assert.equal(code, 0);
   const env = parseEnvFile(stdout);
-  assert.equal(Object.keys(env).length, 6);
+  assert.equal(Object.keys(env).length, 8);
+  assert.ok(!/approval/i.test(stdout), "the approval secret is for stderr only");
+  assert.match(stderr, /login approval secret: [0-9a-f-]{29}\n/);
   assert.match(env.GLOBUS_SDK_SERVICE_URL_AUTH, /^http:\/\/127\.0\.0\.1:\d+\/auth\/$/);
 });
 

@@ -34,10 +34,11 @@ export function loopbackFetch(inner: typeof fetch = fetch): typeof fetch {
 
 /**
  * A fetch that records every exchange, for capturing a scenario from the emulator; the
- * emulator's origin in bodies is replaced by the origin the replay will serve from.
+ * emulator's origins in bodies (its services' and its GCS managers') are replaced by the
+ * origin the replay will serve from.
  */
 export function recordingFetch(
-  origin: string,
+  origins: string | string[],
   replayOrigin: string,
   into: Exchange[],
 ): typeof fetch {
@@ -50,7 +51,7 @@ export function recordingFetch(
       target: url.pathname + url.search,
       status: response.status,
       contentType: response.headers.get("content-type") ?? "application/json",
-      body: body.replaceAll(origin, replayOrigin),
+      body: [origins].flat().reduce((text, origin) => text.replaceAll(origin, replayOrigin), body),
     });
     return new Response(body, { status: response.status, headers: response.headers });
   });

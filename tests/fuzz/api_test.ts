@@ -13,6 +13,7 @@ import {
 import { ConfStore, formatConf, withValues } from "../../src/conf/mod.ts";
 import { runCliInProcess } from "../_support/cli.ts";
 import { startEmulatorInProcess } from "../_support/emulator.ts";
+import type { Emulator } from "../../src/emulator/mod.ts";
 import {
   checkApiError,
   type Exchange,
@@ -44,7 +45,19 @@ function envFor(exports: Record<string, string>, origin: string): Env {
     GLOBUS_SDK_SERVICE_URL_AUTH: `${origin}/auth/`,
     GLOBUS_SDK_SERVICE_URL_TRANSFER: `${origin}/transfer/`,
   };
+  // The replay serves plain HTTP; only the emulator's GCS managers need its CA.
+  if (origin !== new URL(exports.GLOBUS_SDK_SERVICE_URL_AUTH ?? origin).origin) {
+    delete values.GLOBUS_SDK_VERIFY_SSL;
+  }
   return (name) => values[name];
+}
+
+/** The origins the emulator serves from: its services and each GCS manager. */
+function emulatorOrigins(emulator: Emulator): string[] {
+  return [
+    new URL(emulator.authUrl).origin,
+    ...emulator.config.endpoints.map((e) => emulator.gcsManagerUrl(e.id)),
+  ];
 }
 
 interface Captured {
@@ -55,6 +68,7 @@ interface Captured {
 /** Runs every client call once against the emulator, recording what it answered. */
 async function captureClients(
   exports: Record<string, string>,
+  origins: string[],
   replayOrigin: string,
 ): Promise<Captured> {
   const emulatorOrigin = new URL(exports.GLOBUS_SDK_SERVICE_URL_AUTH).origin;
@@ -64,8 +78,12 @@ async function captureClients(
   const secrets = [exports.GLOBUS_CLI_CLIENT_SECRET];
   let capturing = true;
   const transfer = (env: Env, f: typeof fetch) => new TransferClient(options(env, f));
-  const gcs = (env: Env, f: typeof fetch, origin: string) =>
-    new GcsClient(`${origin}${ids.gcsPath}`, ids.endpoint, options(env, f));
+  // The GCS manager has its own origin at capture; the replay serves it from its one origin.
+  const gcs = (env: Env, f: typeof fetch, origin: string) => {
+    const url = new URL(ids.gcsUrl);
+    const base = origin === emulatorOrigin ? url.origin : origin;
+    return new GcsClient(`${base}${url.pathname}`, ids.endpoint, options(env, f));
+  };
   const scenarios: ClientScenario[] = [
     { name: "token", run: (env, f) => new Authorizer(options(env, f)).token(TRANSFER_SCOPE) },
     {
@@ -109,7 +127,7 @@ async function captureClients(
       name: "gcsManagerUrl",
       run: async (env, f) => {
         const url = await transfer(env, f).gcsManagerUrl(ids.endpoint);
-        ids.gcsPath ??= new URL(url).pathname;
+        ids.gcsUrl ??= url;
         return url;
       },
     },
@@ -143,7 +161,7 @@ async function captureClients(
     const exchanges: Exchange[] = [];
     await scenario.run(
       env,
-      recordingFetch(emulatorOrigin, replayOrigin, exchanges),
+      recordingFetch(origins, replayOrigin, exchanges),
       emulatorOrigin,
     );
     assert.ok(exchanges.length > 0, scenario.name);
@@ -250,7 +268,11 @@ async function withCapturedClients(
   const replay = new ReplayServer();
   const emulator = await startEmulatorInProcess();
   try {
-    const captured = await captureClients(emulator.env, replay.origin);
+    const captured = await captureClients(
+      emulator.env,
+      emulatorOrigins(emulator.emulator),
+      replay.origin,
+    );
     await emulator.stop();
     await fn(captured, replay, envFor(emulator.env, replay.origin));
   } finally {
@@ -343,13 +365,18 @@ Deno.test("CLI in-process: malformed answers give one stderr line and exit 1 (4 
     const exports = emulator.env;
     const emulatorOrigin = new URL(exports.GLOBUS_SDK_SERVICE_URL_AUTH).origin;
     const dirs = { listener: `${root}/listener`, initiator: `${root}/initiator` };
-    const cliEnv = (origin: string, side: "listener" | "initiator") => ({
-      ...exports,
-      GLOBUS_SDK_SERVICE_URL_AUTH: `${origin}/auth/`,
-      GLOBUS_SDK_SERVICE_URL_TRANSFER: `${origin}/transfer/`,
-      HOME: root,
-      GLOBUS_STREAMS_DIR: dirs[side],
-    });
+    const cliEnv = (origin: string, side: "listener" | "initiator") => {
+      const values: Record<string, string> = {
+        ...exports,
+        GLOBUS_SDK_SERVICE_URL_AUTH: `${origin}/auth/`,
+        GLOBUS_SDK_SERVICE_URL_TRANSFER: `${origin}/transfer/`,
+        HOME: root,
+        GLOBUS_STREAMS_DIR: dirs[side],
+      };
+      // The replay serves plain HTTP; only the emulator's GCS managers need its CA.
+      if (origin !== emulatorOrigin) delete values.GLOBUS_SDK_VERIFY_SSL;
+      return values;
+    };
     const captureEnv: Record<string, string> = cliEnv(emulatorOrigin, "listener");
     const transfer = new TransferClient({ env: (n) => captureEnv[n] });
     const tunnel = await transfer.createTunnel({
@@ -403,7 +430,7 @@ Deno.test("CLI in-process: malformed answers give one stderr line and exit 1 (4 
       const exchanges: Exchange[] = [];
       const result = await runCliInProcess(scenario.args, {
         env: cliEnv(emulatorOrigin, scenario.side),
-        fetch: recordingFetch(emulatorOrigin, replay.origin, exchanges),
+        fetch: recordingFetch(emulatorOrigins(emulator.emulator), replay.origin, exchanges),
       });
       assert.equal(result.code, 0, `${scenario.name}: ${result.stderr}`);
       captured.push({ scenario, exchanges });

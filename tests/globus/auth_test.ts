@@ -43,14 +43,19 @@ async function userEnv(exports: Record<string, string>) {
   const values: Record<string, string> = {
     GLOBUS_SDK_SERVICE_URL_AUTH: exports.GLOBUS_SDK_SERVICE_URL_AUTH,
     GLOBUS_SDK_SERVICE_URL_TRANSFER: exports.GLOBUS_SDK_SERVICE_URL_TRANSFER,
+    GLOBUS_SDK_VERIFY_SSL: exports.GLOBUS_SDK_VERIFY_SSL,
     GLOBUS_STREAMS_DIR: `${dir}/streams`,
   };
   return { dir, values, env: (name: string) => values[name] };
 }
 
-async function logIn(env: (name: string) => string | undefined, gcsEndpoints: string[] = []) {
+async function logIn(
+  env: (name: string) => string | undefined,
+  approvalSecret: string,
+  gcsEndpoints: string[] = [],
+) {
   const request = startLogin({ env, gcsEndpoints });
-  const code = await approveLogin(request.url);
+  const code = await approveLogin(request.url, approvalSecret);
   return await finishLogin(request, code, { env });
 }
 
@@ -138,7 +143,11 @@ Deno.test("PKCE login stores tokens in a 0700 dir, file 0600, and whoami names t
       TRANSFER_SCOPE,
       "offline_access",
     ]);
-    const who = await finishLogin(request, await approveLogin(request.url), { env });
+    const who = await finishLogin(
+      request,
+      await approveLogin(request.url, emulator.approvalSecret),
+      { env },
+    );
     assert.equal(who.username, "emulated-user@example.org");
     const path = `${values.GLOBUS_STREAMS_DIR}/tokens.json`;
     assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
@@ -163,7 +172,7 @@ Deno.test("a login code works once, and only with its verifier", async () => {
   const { dir, env } = await userEnv(emulator.env);
   try {
     const request = startLogin({ env });
-    const code = await approveLogin(request.url);
+    const code = await approveLogin(request.url, emulator.approvalSecret);
     const wrong = await failure(
       finishLogin({ ...request, verifier: "A".repeat(43) }, code, { env }),
     );
@@ -184,7 +193,7 @@ Deno.test("expired access tokens are refreshed and the new ones stored", async (
   const emulator = await startEmulatorInProcess({ configToml: "access_token_lifetime_s = 30\n" });
   const { dir, env, values } = await userEnv(emulator.env);
   try {
-    await logIn(env);
+    await logIn(env, emulator.approvalSecret);
     const path = `${values.GLOBUS_STREAMS_DIR}/tokens.json`;
     const before = JSON.parse(await Deno.readTextFile(path));
     const counter = countingFetch();
@@ -205,7 +214,7 @@ Deno.test("logout revokes: saved tokens stop working", async () => {
   const emulator = await startEmulatorInProcess({ configToml: "access_token_lifetime_s = 30\n" });
   const { dir, env, values } = await userEnv(emulator.env);
   try {
-    await logIn(env);
+    await logIn(env, emulator.approvalSecret);
     const path = `${values.GLOBUS_STREAMS_DIR}/tokens.json`;
     const saved = await Deno.readTextFile(path);
     const result = await logout({ env });
@@ -231,7 +240,7 @@ Deno.test("a missing GCS token says which 'login --gcs' to run; with it GCS work
   const emulator = await startEmulatorInProcess();
   const { dir, env } = await userEnv(emulator.env);
   try {
-    await logIn(env);
+    await logIn(env, emulator.approvalSecret);
     const transfer = new TransferClient({ env });
     const tunnel = await transfer.createTunnel({
       initiatorAccessPointId: emulator.env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP,
@@ -247,7 +256,7 @@ Deno.test("a missing GCS token says which 'login --gcs' to run; with it GCS work
       error.message,
       `Not logged in to endpoint "${point.hostEndpointId}": run 'globus-streams login --gcs ${point.hostEndpointId}'`,
     );
-    await logIn(env, [point.hostEndpointId]);
+    await logIn(env, emulator.approvalSecret, [point.hostEndpointId]);
     const secret = await new GcsClient(gcsUrl, point.hostEndpointId, { env }).createLanSecret(
       request,
     );
@@ -264,7 +273,7 @@ Deno.test("tokens.json that others can read, or that is torn, is refused", async
   const emulator = await startEmulatorInProcess();
   const { dir, env, values } = await userEnv(emulator.env);
   try {
-    await logIn(env);
+    await logIn(env, emulator.approvalSecret);
     const path = `${values.GLOBUS_STREAMS_DIR}/tokens.json`;
     await Deno.chmod(path, 0o644);
     // Unsafe is a conf problem (exit 3), as for conf files: tests/globus/tokens_test.ts.
@@ -292,7 +301,7 @@ Deno.test("a login for another Auth service is not used", async () => {
   const emulator = await startEmulatorInProcess();
   const { dir, env, values } = await userEnv(emulator.env);
   try {
-    await logIn(env);
+    await logIn(env, emulator.approvalSecret);
     values.GLOBUS_SDK_SERVICE_URL_AUTH = "http://127.0.0.1:9/auth/";
     const error = await failure(new Authorizer({ env }).token(TRANSFER_SCOPE));
     assert.match(

@@ -153,6 +153,37 @@ Deno.test("the host archive installs with install.sh and runs the demo flow from
       );
     }
 
+    await t.step(
+      "install.sh --system --destdir stages the prefix and the launcher where the guides name it",
+      async () => {
+        const root = join(box.dir, "staged-root");
+        const run = await shell(
+          box,
+          `sh '${installer}' --system --destdir '${root}' --allow-incomplete '${archive}'`,
+        );
+        assert.equal(run.code, 0, run.stderr);
+        const guide = join(root, "usr/share/globus/streams/globus-streams-launch.sh");
+        // The link names the final path; inside the staged root it leads to the launcher.
+        assert.equal(await Deno.readLink(guide), "/usr/local/bin/globus-streams-launch.sh");
+        const launcher = join(root, "usr/local/bin/globus-streams-launch.sh");
+        assert.equal((await Deno.stat(launcher)).mode! & 0o777, 0o755);
+        assert.ok((await Deno.stat(join(root, `usr/local/lib/${LIBRARY}`))).isFile);
+        assert.match(
+          run.stdout,
+          new RegExp(
+            `\n  ${guide.replaceAll(".", "\\.")} -> /usr/local/bin/globus-streams-launch\\.sh\n`,
+          ),
+        );
+        assert.ok(!/is not on your PATH/.test(run.stdout), "staged: no PATH advice");
+        const relative = await shell(
+          box,
+          `sh '${installer}' --destdir '${root}' --prefix relative --allow-incomplete '${archive}'`,
+        );
+        assert.equal(relative.code, 1);
+        assert.match(relative.stderr, /cannot use --destdir with the relative prefix "relative"/);
+      },
+    );
+
     const installed = await t.step(
       "install.sh verifies the checksum, installs the layout and says what to add to PATH",
       async () => {
