@@ -1,0 +1,152 @@
+// The seccomp engine (native/src/supervise_main.zig, globus-streams-supervise) with real
+// static programs — a musl C client, Go clients and servers built with CGO_ENABLED=0 —
+// against a fake `globus-streams` and a test access point playing GSA1.
+import assert from "node:assert/strict";
+import {
+  buildLibrary,
+  count,
+  fakeBin,
+  run,
+  secret,
+  secretId,
+  startAccessPoint,
+  tunnelId,
+  tunnelReply,
+  writeAnswer,
+} from "./_support.ts";
+import { compileStatic, supervisor } from "./_seccomp.ts";
+
+const name = `globus.${tunnelId}`;
+
+async function withTemp(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "gs-seccomp-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function answerFor(port: number, extra: Record<string, string | number | undefined> = {}) {
+  return {
+    tunnel_id: tunnelId,
+    connector_contact_string: `127.0.0.1:${port}`,
+    fake_port: 4001,
+    lankey: secret,
+    lankey_id: secretId,
+    ttl_seconds: 30,
+    ...extra,
+  };
+}
+
+function supervisedEnv(answer: string, extra: Record<string, string | undefined> = {}) {
+  return {
+    GLOBUS_STREAMS_TUNNEL: tunnelId,
+    GLOBUS_STREAMS_BIN: fakeBin,
+    GLOBUS_STREAMS_DEBUG: "1",
+    FAKE_ANSWER: answer,
+    ...extra,
+  };
+}
+
+Deno.test("the supervisor's check passes on this machine and the program's exit status comes back", async () => {
+  await buildLibrary();
+  const check = await run(supervisor, ["--check"]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.equal((await run(supervisor, ["sh", "-c", "exit 7"])).code, 7);
+  const killed = await run(supervisor, ["sh", "-c", "kill -TERM $$"]);
+  assert.equal(killed.code, 143);
+  const missing = await run(supervisor, ["globus-streams-no-such-command"]);
+  assert.equal(missing.code, 127);
+  assert.match(missing.stderr, /cannot run 'globus-streams-no-such-command': command not found/);
+});
+
+Deno.test("a static musl client resolves globus.<id> from /etc/hosts and connects through the tunnel with GSA1", async () => {
+  await buildLibrary();
+  const client = await compileStatic("static_client");
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      const result = await run(supervisor, [client, name, "4001"], { env: supervisedEnv(answer) });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^address 127\.77\.83\.1$/m);
+      assert.match(result.stdout, new RegExp(`^body ${tunnelReply}`, "m"));
+      assert.deepEqual(ap.results, ["accepted"]);
+      assert.equal(count(result.stderr, "[connect]"), 1, result.stderr);
+      assert.match(
+        result.stderr,
+        /\[connect\] 127\.77\.83\.1:4001 -> 127\.0\.0\.1:\d+ \(tunnel .*, gsa1 ok\)/,
+      );
+    });
+  } finally {
+    await ap.close();
+  }
+});
+
+Deno.test("a static client gets ECONNREFUSED for a wrong secret and EHOSTUNREACH for an unknown pool address", async () => {
+  await buildLibrary();
+  const client = await compileStatic("static_client");
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const wrong = await writeAnswer(dir, answerFor(ap.port, { lankey: "not-the-secret" }));
+      const refused = await run(supervisor, [client, name, "4001"], { env: supervisedEnv(wrong) });
+      assert.match(refused.stdout, /^errno 111$/m, refused.stderr);
+      assert.deepEqual(ap.results, ["bad_proof"]);
+      assert.match(refused.stderr, /gsa1 refused: bad proof/);
+      const good = await writeAnswer(dir, answerFor(ap.port));
+      const unknown = await run(supervisor, [client, "127.77.83.9", "80"], {
+        env: supervisedEnv(good),
+      });
+      assert.match(unknown.stdout, /^errno 113$/m, unknown.stderr);
+      assert.deepEqual(ap.results, ["bad_proof"]);
+    });
+  } finally {
+    await ap.close();
+  }
+});
+
+Deno.test("other connections of a supervised program pass through untouched", async () => {
+  await buildLibrary();
+  const client = await compileStatic("static_client");
+  const direct = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("direct\n"),
+  );
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      const port = String(direct.addr.port);
+      const result = await run(supervisor, [client, "127.0.0.1", port], {
+        env: supervisedEnv(answer),
+      });
+      assert.match(result.stdout, /^body direct$/m, result.stderr);
+      assert.deepEqual(ap.results, []);
+      assert.equal(count(result.stderr, "[connect]"), 0, result.stderr);
+    });
+  } finally {
+    await ap.close();
+    await direct.shutdown();
+  }
+});
+
+Deno.test("a program that forks and execs a child that connects is supervised in the child too", async () => {
+  await buildLibrary();
+  const client = await compileStatic("static_client");
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      const result = await run(supervisor, [client, "--fork", name, "4001"], {
+        env: supervisedEnv(answer),
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`^body ${tunnelReply}`, "m"));
+      assert.deepEqual(ap.results, ["accepted"]);
+    });
+  } finally {
+    await ap.close();
+  }
+});
