@@ -14,7 +14,7 @@ import {
   tunnelReply,
   writeAnswer,
 } from "./_support.ts";
-import { compileStatic, supervisor } from "./_seccomp.ts";
+import { buildGo, compileStatic, goCommand, supervisor } from "./_seccomp.ts";
 
 const name = `globus.${tunnelId}`;
 
@@ -149,4 +149,59 @@ Deno.test("a program that forks and execs a child that connects is supervised in
   } finally {
     await ap.close();
   }
+});
+
+const hasGo = (await goCommand()) !== null;
+
+Deno.test({
+  name: "a static Go client (CGO_ENABLED=0) resolves globus.<id> and fetches through the tunnel",
+  ignore: !hasGo,
+  async fn() {
+    await buildLibrary();
+    const client = await buildGo("go_client");
+    const ap = startAccessPoint();
+    try {
+      await withTemp(async (dir) => {
+        const answer = await writeAnswer(dir, answerFor(ap.port));
+        const url = `http://${name}:4001/`;
+        const result = await run(supervisor, [client, url], { env: supervisedEnv(answer) });
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+        assert.equal(result.stdout, `body ${tunnelReply}`);
+        assert.deepEqual(ap.results, ["accepted"]);
+        assert.match(result.stderr, /\[connect\] 127\.77\.83\.1:4001 -> .*gsa1 ok/);
+      });
+    } finally {
+      await ap.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a static Go client makes 1,000 requests over 32 connections through the tunnel",
+  ignore: !hasGo,
+  async fn() {
+    await buildLibrary();
+    const client = await buildGo("go_client");
+    const ap = startAccessPoint();
+    try {
+      await withTemp(async (dir) => {
+        const answer = await writeAnswer(dir, answerFor(ap.port));
+        const url = `http://${name}:4001/`;
+        const started = performance.now();
+        const result = await run(supervisor, [client, "-n", "1000", "-c", "32", url], {
+          env: supervisedEnv(answer, { GLOBUS_STREAMS_DEBUG: undefined }),
+          timeoutMs: 120_000,
+        });
+        const seconds = (performance.now() - started) / 1000;
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+        assert.equal(result.stdout, "ok 1000\n");
+        // The test access point closes after each reply: 1,000 tunnel connects, each proven.
+        assert.equal(ap.results.length, 1000);
+        assert.ok(ap.results.every((outcome) => outcome === "accepted"));
+        console.log(`1,000 requests over 32 connections: ${seconds.toFixed(2)} s`);
+      });
+    } finally {
+      await ap.close();
+    }
+  },
 });
