@@ -25,6 +25,7 @@ const state = @import("supervise/state.zig");
 const tunnels = @import("supervise/tunnels.zig");
 const outbound = @import("supervise/outbound.zig");
 const hosts = @import("supervise/hosts.zig");
+const inbound = @import("supervise/inbound.zig");
 const launch = @import("supervise/launch.zig");
 
 const program_name = "globus-streams-supervise";
@@ -76,7 +77,7 @@ fn supervise(command: [*:null]const ?[*:0]const u8) c_int {
     };
     const program_filter = filter.build(filter.native_arch, .{
         .names = hosts.wanted(),
-        .listening = false,
+        .listening = state.settings.intercepts_count > 0,
     });
     const started = launch.start(path, command, @ptrCast(sys.environ.?), &program_filter) catch |err| {
         switch (err) {
@@ -121,6 +122,7 @@ fn dispatch(notification: notify.Notification) void {
     if (nr == n.connect) return outbound.on_connect(notification);
     if (nr == n.sendto) return outbound.on_fastopen(notification, false);
     if (nr == n.sendmsg) return outbound.on_fastopen(notification, true);
+    if (nr == n.accept or nr == n.accept4) return inbound.on_accept(notification);
     if (nr == n.openat or nr == n.openat2 or (n.open != null and nr == n.open.?)) {
         return hosts.on_open(notification);
     }

@@ -9,4 +9,5 @@ test {
     _ = @import("supervise/launch.zig");
     _ = @import("supervise/outbound.zig");
     _ = @import("supervise/restarts.zig");
+    _ = @import("supervise/inbound.zig");
 }

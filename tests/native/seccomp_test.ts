@@ -6,12 +6,19 @@ import {
   buildLibrary,
   count,
   fakeBin,
+  fixtures,
+  freePort,
+  readExact,
+  respondTo,
   run,
   secret,
   secretId,
+  type Server,
   startAccessPoint,
+  startServer,
   tunnelId,
   tunnelReply,
+  within,
   writeAnswer,
 } from "./_support.ts";
 import { buildGo, compileStatic, goCommand, supervisor } from "./_seccomp.ts";
@@ -205,3 +212,149 @@ Deno.test({
     }
   },
 });
+
+// --- the listening side (-p PORT) ---------------------------------------------------------
+
+async function withSupervisedServer(
+  command: string[],
+  options: { port: number; lankey?: string; env?: Record<string, string> },
+  fn: (server: Server) => Promise<void>,
+): Promise<string> {
+  await buildLibrary();
+  const dir = await Deno.makeTempDir({ prefix: "gs-seccomp-listener-" });
+  const answer = await writeAnswer(dir, {
+    connector_contact_string: "127.0.0.1:1",
+    fake_port: 4001,
+    lankey: options.lankey,
+    lankey_id: options.lankey ? secretId : undefined,
+  });
+  const server = startServer(supervisor, command, {
+    GLOBUS_STREAMS_BIN: fakeBin,
+    GLOBUS_STREAMS_DEBUG: "1",
+    FAKE_ANSWER: answer,
+    [`GLOBUS_STREAMS_INTERCEPT_PORT_${options.port}`]: tunnelId,
+    ...options.env,
+  });
+  let failure: unknown;
+  try {
+    await server.waitFor("listening");
+    await fn(server);
+  } catch (error) {
+    failure = error;
+  }
+  const result = await server.stop();
+  await Deno.remove(dir, { recursive: true });
+  if (failure !== undefined) {
+    console.error(`server stderr:\n${result.stderr}`);
+    throw failure;
+  }
+  return result.stderr;
+}
+
+Deno.test("a static musl server's blocking accept() returns only the peers that pass GSA1", async () => {
+  const server = await compileStatic("static_server");
+  const port = freePort();
+  const stderr = await withSupervisedServer(
+    [server, String(port)],
+    { port, lankey: secret },
+    async (running) => {
+      assert.deepEqual(await respondTo(port, "not-the-secret", "intruder"), {
+        outcome: "bad_proof",
+      });
+      assert.deepEqual(await respondTo(port, secret, "hello"), {
+        outcome: "accepted",
+        echo: "hello",
+      });
+      // The peer's address reached the program's accept() arguments.
+      await running.waitFor("peer 127.0.0.1");
+      assert.equal(running.lines.filter((line) => line.startsWith("peer")).length, 1);
+    },
+  );
+  assert.match(stderr, /\[accept\] a peer on port \d+: gsa1 refused: bad proof/);
+  assert.match(stderr, /\[accept\] a peer on port \d+: gsa1 ok/);
+});
+
+Deno.test({
+  name:
+    "a static Go HTTP server (non-blocking accept in epoll) serves through GSA1, 1,000 requests from 32 connections",
+  ignore: !hasGo,
+  async fn() {
+    const server = await buildGo("go_server");
+    const port = freePort();
+    const env = { GLOBUS_STREAMS_DEBUG: "0" };
+    await withSupervisedServer([server, String(port)], { port, lankey: secret, env }, async () => {
+      const request = "GET / HTTP/1.0\r\nHost: x\r\n\r\n";
+      const first = await respondTo(port, secret, request);
+      assert.equal(first.outcome, "accepted");
+      assert.match(first.echo ?? "", /from the go server/);
+      assert.deepEqual(await respondTo(port, "not-the-secret", request), { outcome: "bad_proof" });
+      let next = 0;
+      let served = 0;
+      const started = performance.now();
+      const worker = async () => {
+        while (next < 1000) {
+          next += 1;
+          const reply = await respondTo(port, secret, request);
+          if (reply.outcome === "accepted" && /from the go server/.test(reply.echo ?? "")) {
+            served += 1;
+          }
+        }
+      };
+      await within(Promise.all(Array.from({ length: 32 }, worker)), 120_000);
+      const seconds = (performance.now() - started) / 1000;
+      assert.equal(served, 1000);
+      console.log(`1,000 requests from 32 connections into the Go server: ${seconds.toFixed(2)} s`);
+    });
+  },
+});
+
+const SILENT_PEERS = 200;
+
+/** Opens count connections that read their HELLO and then stay silent. */
+async function connectSilent(port: number, total: number): Promise<Deno.Conn[]> {
+  const conns: Deno.Conn[] = [];
+  for (let at = 0; at < total; at += 8) {
+    await within(
+      Promise.all(Array.from({ length: Math.min(8, total - at) }, async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        conns.push(conn);
+        await readExact(conn, 37);
+      })),
+      10_000,
+    );
+  }
+  return conns;
+}
+
+for (const nonblocking of [false, true]) {
+  const kind = nonblocking ? "non-blocking (select)" : "blocking";
+  Deno.test(`a good client gets through a supervised ${kind} listener while ${SILENT_PEERS} silent peers are connected`, async () => {
+    const port = freePort();
+    const args = [`${fixtures}echo_server.py`, String(port), "2"];
+    if (nonblocking) args.push("--nonblocking");
+    const env = { GLOBUS_STREAMS_HANDSHAKE_TIMEOUT: "30" };
+    await withSupervisedServer(
+      ["python3", ...args],
+      { port, lankey: secret, env },
+      async (running) => {
+        assert.deepEqual(await respondTo(port, secret, "first"), {
+          outcome: "accepted",
+          echo: "first",
+        });
+        const silent = await connectSilent(port, SILENT_PEERS);
+        try {
+          const started = performance.now();
+          assert.deepEqual(await respondTo(port, secret, "hello"), {
+            outcome: "accepted",
+            echo: "hello",
+          });
+          const waited = performance.now() - started;
+          assert.ok(waited < 3000, `the good client waited ${waited} ms`);
+          await running.waitFor("got hello");
+        } finally {
+          for (const conn of silent) conn.close();
+        }
+      },
+    );
+  });
+}

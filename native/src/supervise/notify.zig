@@ -131,6 +131,14 @@ pub fn take_fd(listener: linux.fd_t, id: u64, tid: linux.pid_t, fd: u64) ?linux.
     return @intCast(rc);
 }
 
+/// The inode of fd's file: what identifies a socket across copies of its descriptor.
+pub fn inode_of(fd: linux.fd_t) ?u64 {
+    var buffer: linux.Statx = undefined;
+    const rc = linux.statx(fd, "", linux.AT.EMPTY_PATH, .{ .INO = true }, &buffer);
+    if (linux.errno(rc) != .SUCCESS) return null;
+    return buffer.ino;
+}
+
 /// A pidfd for the process of thread tid: the thread-group leader's, found through
 /// /proc when tid is another thread (pidfd_open takes thread ids only from Linux 6.9).
 fn open_pidfd(tid: linux.pid_t) ?linux.fd_t {

@@ -9,6 +9,7 @@ const std = @import("std");
 const assert = std.debug.assert;
 const linux = std.os.linux;
 const sync = @import("../sync.zig");
+const notify = @import("notify.zig");
 
 pub const records_max = 256;
 /// How long a second call waits for the first one's work, at most.
@@ -24,13 +25,6 @@ var lock: sync.Lock = .{};
 var changed: sync.Condition = .{};
 var records: [records_max]Record = @splat(.{ .inode = 0, .done = true, .outcome = .SUCCESS });
 var next_slot: usize = 0;
-
-fn inode_of(fd: linux.fd_t) ?u64 {
-    var buffer: linux.Statx = undefined;
-    const rc = linux.statx(fd, "", linux.AT.EMPTY_PATH, .{ .INO = true }, &buffer);
-    if (linux.errno(rc) != .SUCCESS) return null;
-    return buffer.ino;
-}
 
 fn find(inode: u64) ?*Record {
     for (&records) |*record| {
@@ -51,7 +45,7 @@ pub const Ticket = struct { slot: ?usize, inode: u64 };
 /// Claims the tunnel connect of socket fd for this call, or returns the outcome of the
 /// interrupted call that already made it (waiting for it when it is still running).
 pub fn claim(fd: linux.fd_t) Claim {
-    const inode = inode_of(fd) orelse return .{ .run = .{ .slot = null, .inode = 0 } };
+    const inode = notify.inode_of(fd) orelse return .{ .run = .{ .slot = null, .inode = 0 } };
     lock.lock();
     defer lock.unlock();
     if (find(inode)) |record| {
