@@ -8,6 +8,8 @@ import {
   fakeBin,
   fixtures,
   freePort,
+  launcher,
+  libraryPath,
   readExact,
   respondTo,
   run,
@@ -358,3 +360,55 @@ for (const nonblocking of [false, true]) {
     );
   });
 }
+
+// --- the launcher's engines ---------------------------------------------------------------
+
+Deno.test("the launcher picks seccomp for a static client, and --engine seccomp works for a dynamic one", async () => {
+  await buildLibrary();
+  const client = await compileStatic("static_client");
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      const env = { GLOBUS_STREAMS_BIN: fakeBin, GLOBUS_STREAMS_DEBUG: "1", FAKE_ANSWER: answer };
+      const result = await run(launcher, [tunnelId, client, name, "4001"], { env });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`^body ${tunnelReply}`, "m"));
+      assert.match(result.stderr, /^\[init\] supervising /m);
+      // python3 goes through glibc, which the seccomp engine serves as well.
+      const python = await run(launcher, [
+        "--engine",
+        "seccomp",
+        tunnelId,
+        "python3",
+        `${fixtures}client.py`,
+        name,
+        "4001",
+      ], { env: { ...env, GLOBUS_STREAMS_LIB: libraryPath } });
+      assert.equal(python.code, 0, python.stderr);
+      assert.match(python.stdout, /through the tunnel/);
+      assert.doesNotMatch(python.stderr, /\[getaddrinfo\] globus\./); // Not the library.
+      assert.deepEqual(ap.results, ["accepted", "accepted"]);
+    });
+  } finally {
+    await ap.close();
+  }
+});
+
+Deno.test("the launcher refuses the seccomp engine with the reason where seccomp() is forbidden", async () => {
+  await buildLibrary();
+  const noSeccomp = await compileStatic("no_seccomp");
+  const client = await compileStatic("static_client");
+  const result = await run(noSeccomp, [launcher, tunnelId, client, name, "4001"], {
+    env: { GLOBUS_STREAMS_BIN: fakeBin },
+  });
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+  assert.match(
+    result.stderr,
+    /^globus-streams-launch: cannot run '.*static_client' under the seccomp engine: seccomp\(\) is forbidden here .*; use 'globus-streams forward' \(or connect\/expose\) instead$/m,
+  );
+  const usage = await run(launcher, ["--engine", "ptrace", tunnelId, "true"]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /cannot use engine 'ptrace': want preload or seccomp/);
+});

@@ -182,7 +182,7 @@ pub fn failure_text() []const u8 {
         .install => switch (failure_errno) {
             .BUSY => "it already runs under a seccomp notification listener (nested supervision)",
             .INVAL => "this kernel lacks seccomp user notification (Linux 5.9+ needed)",
-            .ACCES, .PERM => "seccomp filters are not allowed here",
+            .ACCES, .PERM => "seccomp() is forbidden here (a sandbox's own filter refuses it)",
             .NOSYS => "seccomp is switched off in this kernel",
             .FAULT => "the filter was refused",
             else => "the seccomp filter could not be installed",
@@ -246,7 +246,7 @@ pub fn check() ?[]const u8 {
         .SUCCESS => {},
         .NOSYS => return "seccomp is switched off in this kernel",
         .OPNOTSUPP => return "this kernel lacks seccomp user notification",
-        else => return "seccomp is not allowed here",
+        else => return "seccomp() is forbidden here (a sandbox's own filter refuses it)",
     }
     const trial = filter.build(filter.native_arch, .{ .names = false, .listening = false });
     var pair: [2]linux.fd_t = undefined;
