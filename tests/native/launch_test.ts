@@ -1,4 +1,4 @@
-// bin/globus-streams-launch: usage errors, refusing static binaries, the environment it
+// bin/globus-streams-launch: usage errors, the engine for static binaries, the environment it
 // hands the command, the release layout, and one run through an access point.
 import assert from "node:assert/strict";
 import {
@@ -59,7 +59,7 @@ Deno.test("the launcher rejects bad usage with exit 2 and one reason", async () 
   assert.match(missing.stderr, /cannot run 'no-such-command-here': command not found/);
 });
 
-Deno.test("the launcher refuses a statically linked command and points to forward", async () => {
+Deno.test("the launcher runs a statically linked command under the seccomp engine, and refuses to preload it", async () => {
   await buildLibrary();
   const dir = await Deno.makeTempDir({ prefix: "gs-launch-" });
   try {
@@ -72,7 +72,11 @@ Deno.test("the launcher refuses a statically linked command and points to forwar
       `-femit-bin=${dir}/hello-static`,
     ], { cwd: dir, timeoutMs: 120_000 });
     assert.equal(built.code, 0, built.stderr);
-    const result = await run(launcher, [tunnelId, `${dir}/hello-static`], { env });
+    const supervised = await run(launcher, [tunnelId, `${dir}/hello-static`], { env });
+    assert.equal(supervised.code, 0, supervised.stderr);
+    const result = await run(launcher, ["--engine", "preload", tunnelId, `${dir}/hello-static`], {
+      env,
+    });
     assert.equal(result.code, 1);
     assert.equal(result.stderr.trim().split("\n").length, 1);
     assert.match(result.stderr, /cannot preload into '.*hello-static': it is statically linked/);
