@@ -96,3 +96,19 @@ export function buildGo(name: string, options: { cgo?: boolean } = {}): Promise<
     return out;
   });
 }
+
+/** True when the ELF file at path names a dynamic loader (a PT_INTERP program header). */
+export async function isDynamicElf(path: string): Promise<boolean> {
+  const bytes = await Deno.readFile(path);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0) !== 0x7f454c46 || bytes[4] !== 2 || bytes[5] !== 1) {
+    throw new Error(`${path} is not a 64-bit little-endian ELF file`);
+  }
+  const phoff = Number(view.getBigUint64(32, true));
+  const phentsize = view.getUint16(54, true);
+  const phnum = view.getUint16(56, true);
+  for (let index = 0; index < phnum; index++) {
+    if (view.getUint32(phoff + index * phentsize, true) === 3) return true;
+  }
+  return false;
+}

@@ -23,7 +23,7 @@ import {
   within,
   writeAnswer,
 } from "./_support.ts";
-import { buildGo, compileStatic, goCommand, supervisor } from "./_seccomp.ts";
+import { buildGo, compileStatic, goCommand, isDynamicElf, supervisor } from "./_seccomp.ts";
 
 const name = `globus.${tunnelId}`;
 
@@ -208,6 +208,82 @@ Deno.test({
         assert.equal(ap.results.length, 1000);
         assert.ok(ap.results.every((outcome) => outcome === "accepted"));
         console.log(`1,000 requests over 32 connections: ${seconds.toFixed(2)} s`);
+      });
+    } finally {
+      await ap.close();
+    }
+  },
+});
+
+Deno.test("16 threads of a static program connect through the tunnel at once, with one lookup", async () => {
+  await buildLibrary();
+  const client = await compileStatic("process_client");
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      const log = `${dir}/lookups.log`;
+      const result = await run(supervisor, [client, "threads", "16", name, "4001"], {
+        env: supervisedEnv(answer, { FAKE_LOG: log }),
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "ok 16\n");
+      assert.equal(ap.results.length, 16);
+      assert.equal(count(await Deno.readTextFile(log), "argv="), 1);
+    });
+  } finally {
+    await ap.close();
+  }
+});
+
+for (const restart of [true, false]) {
+  const how = restart ? "restarted (SA_RESTART)" : "interrupted (EINTR) and made again";
+  Deno.test(`a connect ${how} by a signal during a slow lookup goes into the tunnel once`, async () => {
+    await buildLibrary();
+    const client = await compileStatic("process_client");
+    const ap = startAccessPoint();
+    try {
+      await withTemp(async (dir) => {
+        const answer = await writeAnswer(dir, answerFor(ap.port));
+        // A lookup that takes a second: the program's alarm comes at 300 ms.
+        const slowBin = `${dir}/slow-globus-streams`;
+        await Deno.writeTextFile(slowBin, `#!/bin/sh\nsleep 1\nexec ${fakeBin} "$@"\n`);
+        await Deno.chmod(slowBin, 0o755);
+        const mode = restart ? "restart" : "norestart";
+        const result = await run(supervisor, [client, "signal", mode, name, "4001"], {
+          env: supervisedEnv(answer, { GLOBUS_STREAMS_BIN: slowBin }),
+        });
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+        assert.match(result.stdout, /^alarms 1$/m);
+        assert.match(result.stdout, new RegExp(`^body ${tunnelReply}`, "m"));
+        assert.equal(/^eintr$/m.test(result.stdout), !restart);
+        assert.deepEqual(ap.results, ["accepted"]);
+      });
+    } finally {
+      await ap.close();
+    }
+  });
+}
+
+Deno.test({
+  name:
+    "a dynamically linked Go client (cgo) fetches through the tunnel under the launcher's --engine seccomp",
+  ignore: !hasGo,
+  async fn() {
+    await buildLibrary();
+    const client = await buildGo("go_client", { cgo: true });
+    assert.ok(await isDynamicElf(client), "the cgo build is dynamically linked");
+    assert.ok(!(await isDynamicElf(await buildGo("go_client"))), "the plain build is static");
+    const ap = startAccessPoint();
+    try {
+      await withTemp(async (dir) => {
+        const answer = await writeAnswer(dir, answerFor(ap.port));
+        const env = { GLOBUS_STREAMS_BIN: fakeBin, GLOBUS_STREAMS_DEBUG: "1", FAKE_ANSWER: answer };
+        const url = `http://${name}:4001/`;
+        const result = await run(launcher, ["--engine", "seccomp", tunnelId, client, url], { env });
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+        assert.equal(result.stdout, `body ${tunnelReply}`);
+        assert.deepEqual(ap.results, ["accepted"]);
       });
     } finally {
       await ap.close();
