@@ -10,9 +10,10 @@
 //!
 //! It forks; the child sets no_new_privs, installs the filter (filter.zig) with
 //! SECCOMP_FILTER_FLAG_NEW_LISTENER, hands the listener to the parent over a socketpair
-//! (SCM_RIGHTS), closes its copy and execs COMMAND. The parent answers notifications
-//! until COMMAND exits, forwards the usual termination signals to it, and exits with its
-//! status (a signal that killed it kills the supervisor the same way).
+//! (SCM_RIGHTS), closes its copy and execs COMMAND. A second child answers the
+//! notifications for as long as any supervised process lives; the first process
+//! forwards the usual termination signals to COMMAND and exits with its status (a
+//! signal that killed it kills the supervisor the same way).
 
 const std = @import("std");
 const assert = std.debug.assert;
@@ -87,32 +88,61 @@ fn supervise(command: [*:null]const ?[*:0]const u8) c_int {
         }
         return if (err == error.Exec) launch.exec_status() else 1;
     };
-    state.listener = started.listener;
     log.line(.init, "supervising {s} (pid {d})", .{ name, started.pid });
-    return serve(started);
+    // The notifications are answered by a process of their own, which lives as long as
+    // any supervised process does (a program that leaves children running in the
+    // background, or daemonizes, keeps its supervision); this one waits for the program,
+    // forwards signals to it and exits with its status.
+    const forked = linux.fork();
+    if (linux.errno(forked) != .SUCCESS) {
+        say("cannot start '{s}': fork failed", .{name});
+        _ = linux.kill(started.pid, .KILL);
+        return launch.finish(started);
+    }
+    if (forked == 0) {
+        _ = linux.close(started.pidfd);
+        _ = linux.close(started.signals);
+        // It writes nothing but debug lines (stderr): it must not hold the program's
+        // stdin or stdout open after the program is gone.
+        const null_device = linux.openat(linux.AT.FDCWD, "/dev/null", .{ .ACCMODE = .RDWR }, 0);
+        if (linux.errno(null_device) == .SUCCESS) {
+            _ = linux.dup2(@intCast(null_device), 0);
+            _ = linux.dup2(@intCast(null_device), 1);
+            if (null_device > 1) _ = linux.close(@intCast(null_device));
+        }
+        serve(started.listener);
+        linux.exit_group(0);
+    }
+    _ = linux.close(started.listener);
+    return wait_for_program(started);
 }
 
-fn serve(started: launch.Started) c_int {
-    var fds = [3]linux.pollfd{
-        .{ .fd = started.listener, .events = linux.POLL.IN, .revents = 0 },
+/// Answers notifications until no supervised process is left.
+fn serve(listener: linux.fd_t) void {
+    state.listener = listener;
+    var fds = [1]linux.pollfd{.{ .fd = listener, .events = linux.POLL.IN, .revents = 0 }};
+    while (true) {
+        const rc = linux.poll(&fds, fds.len, -1);
+        if (linux.errno(rc) != .SUCCESS) continue;
+        if (fds[0].revents & linux.POLL.IN != 0) {
+            const received = notify.receive(listener) catch return;
+            if (received) |notification| dispatch(notification);
+        } else if (fds[0].revents & (linux.POLL.HUP | linux.POLL.ERR) != 0) {
+            return;
+        }
+    }
+}
+
+fn wait_for_program(started: launch.Started) c_int {
+    var fds = [2]linux.pollfd{
         .{ .fd = started.pidfd, .events = linux.POLL.IN, .revents = 0 },
         .{ .fd = started.signals, .events = linux.POLL.IN, .revents = 0 },
     };
     while (true) {
         const rc = linux.poll(&fds, fds.len, -1);
         if (linux.errno(rc) != .SUCCESS) continue;
-        if (fds[0].revents & linux.POLL.IN != 0) {
-            const received = notify.receive(started.listener) catch blk: {
-                fds[0].fd = -1;
-                break :blk null;
-            };
-            if (received) |notification| dispatch(notification);
-        } else if (fds[0].revents & (linux.POLL.HUP | linux.POLL.ERR) != 0) {
-            // No supervised process is left; the child's exit follows.
-            fds[0].fd = -1;
-        }
-        if (fds[2].revents & linux.POLL.IN != 0) launch.forward_signal(started);
-        if (fds[1].revents & linux.POLL.IN != 0) return launch.finish(started);
+        if (fds[1].revents & linux.POLL.IN != 0) launch.forward_signal(started);
+        if (fds[0].revents & linux.POLL.IN != 0) return launch.finish(started);
     }
 }
 

@@ -215,6 +215,29 @@ Deno.test({
   },
 });
 
+Deno.test("a child left running after the program exits stays supervised, and the supervisor then ends", async () => {
+  await buildLibrary();
+  const client = await compileStatic("static_client");
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      const out = `${dir}/background.out`;
+      const script = `(sleep 0.3; ${client} ${name} 4001 > ${out}.part; mv ${out}.part ${out}) &`;
+      const started = performance.now();
+      const result = await run(supervisor, ["sh", "-c", script], { env: supervisedEnv(answer) });
+      assert.equal(result.code, 0, result.stderr);
+      // run() returns once the background child, which shares its pipes, is gone.
+      assert.ok(performance.now() - started >= 300);
+      const text = await Deno.readTextFile(out);
+      assert.match(text, new RegExp(`^body ${tunnelReply}`, "m"));
+      assert.deepEqual(ap.results, ["accepted"]);
+    });
+  } finally {
+    await ap.close();
+  }
+});
+
 Deno.test("16 threads of a static program connect through the tunnel at once, with one lookup", async () => {
   await buildLibrary();
   const client = await compileStatic("process_client");
