@@ -116,6 +116,46 @@ Deno.test("a static client gets ECONNREFUSED for a wrong secret and EHOSTUNREACH
   }
 });
 
+Deno.test("--host names resolve to the tunnel too; a failed lookup fails the connect, and --all lets nothing out in clear", async () => {
+  await buildLibrary();
+  const client = await compileStatic("static_client");
+  const direct = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("direct\n"),
+  );
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      const hosts = { GLOBUS_STREAMS_HOSTS: "real.example,other.example" };
+      const byHost = await run(supervisor, [client, "other.example", "443"], {
+        env: supervisedEnv(answer, hosts),
+      });
+      assert.match(byHost.stdout, /^address 127\.77\.83\.1$/m, byHost.stderr);
+      assert.match(byHost.stdout, new RegExp(`^body ${tunnelReply}`, "m"));
+      const failing = { FAKE_MODE: "fail" };
+      const failed = await run(supervisor, [client, name, "4001"], {
+        env: supervisedEnv(answer, failing),
+      });
+      assert.match(failed.stdout, /^errno 111$/m, failed.stderr);
+      const port = String(direct.addr.port);
+      const all = { ...failing, GLOBUS_STREAMS_ALL: "1" };
+      const blocked = await run(supervisor, [client, "127.0.0.1", port], {
+        env: supervisedEnv(answer, all),
+      });
+      assert.match(blocked.stdout, /^errno 111$/m, blocked.stderr);
+      const through = await run(supervisor, [client, "127.0.0.1", port], {
+        env: supervisedEnv(answer, { GLOBUS_STREAMS_ALL: "1" }),
+      });
+      assert.match(through.stdout, new RegExp(`^body ${tunnelReply}`, "m"), through.stderr);
+      assert.deepEqual(ap.results, ["accepted", "accepted"]);
+    });
+  } finally {
+    await ap.close();
+    await direct.shutdown();
+  }
+});
+
 Deno.test("other connections of a supervised program pass through untouched", async () => {
   await buildLibrary();
   const client = await compileStatic("static_client");

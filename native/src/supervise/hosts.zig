@@ -62,8 +62,11 @@ pub fn on_open(notification: notify.Notification) void {
         return notify.answer_continue(listener, id);
     };
     const o_cloexec: u64 = @as(u64, 1) << @bitOffsetOf(linux.O, "CLOEXEC");
-    const write_flags: u64 = 0o3 | 0o100 | 0o1000 | 0o2000; // O_ACCMODE, O_CREAT, O_TRUNC, O_APPEND
-    if (!std.mem.eql(u8, path, hosts_path) or flags & write_flags != 0) {
+    // O_ACCMODE, O_CREAT, O_TRUNC, O_APPEND, O_DIRECTORY, O_PATH: not a plain read.
+    const o_directory: u64 = @as(u64, 1) << @bitOffsetOf(linux.O, "DIRECTORY");
+    const o_path: u64 = @as(u64, 1) << @bitOffsetOf(linux.O, "PATH");
+    const other_flags: u64 = 0o3 | 0o100 | 0o1000 | 0o2000 | o_directory | o_path;
+    if (!std.mem.eql(u8, path, hosts_path) or flags & other_flags != 0) {
         return notify.answer_continue(listener, id);
     }
     if (!notify.still_valid(listener, id)) return;

@@ -128,7 +128,9 @@ fn run(job: Job) void {
     const found = switch (tunnels.get(&job.tunnel)) {
         .answer => |fresh| fresh,
         .problem => |problem| {
-            if (job.kind != .pool) return notify.answer_continue(listener, id);
+            // Only a connect that merely might be to the listener contact goes on; with
+            // GLOBUS_STREAMS_ALL nothing may leave in clear.
+            if (job.kind == .maybe_listener) return notify.answer_continue(listener, id);
             log_destination(job.destination, "fails: the tunnel's lookup failed");
             return notify.answer_error(listener, id, problem.errno());
         },
