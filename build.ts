@@ -45,6 +45,8 @@ export const GLIBC_FLOOR = "2.17";
 export const LIBRARY = "libglobus_streams_client.so.0";
 /** The unversioned development symlink next to it. */
 export const LIBRARY_LINK = "libglobus_streams_client.so";
+/** The launcher's seccomp engine, built by the same zig build (native/src/supervise_main.zig). */
+export const SUPERVISOR = "globus-streams-supervise";
 
 const COMPILE_TIMEOUT_MS = 600_000;
 const ZIG_TIMEOUT_MS = 900_000;
@@ -512,6 +514,11 @@ async function buildLibrary(root: string, target: string, prefix: string): Promi
       `Cannot find the library for ${target}: zig build did not install "lib/${LIBRARY}"`,
     );
   }
+  if (!(await exists(join(prefix, "bin", SUPERVISOR)))) {
+    throw new BuildError(
+      `Cannot find the seccomp supervisor for ${target}: zig build did not install "bin/${SUPERVISOR}"`,
+    );
+  }
   const info = readElf(await Deno.readFile(path));
   const problems = libraryProblems(info, target);
   if (problems.length > 0) {
@@ -716,6 +723,7 @@ async function stageArchive(stageDir: string, parts: StageParts): Promise<string
     [repo("bin/globus-streams-launch"), "bin/globus-streams-launch", 0o755],
     [repo("bin/globus-streams-launch"), "bin/globus-streams-launch.sh", 0o755],
     [join(parts.libraryPrefix, "lib", LIBRARY), `lib/${LIBRARY}`, 0o755],
+    [join(parts.libraryPrefix, "bin", SUPERVISOR), `bin/${SUPERVISOR}`, 0o755],
     [repo("README.md"), "share/doc/globus-streams/README.md", 0o644],
     [repo("LICENSE"), "share/doc/globus-streams/LICENSE", 0o644],
     [repo("install.sh"), "install.sh", 0o755],
@@ -730,7 +738,7 @@ async function stageArchive(stageDir: string, parts: StageParts): Promise<string
       "This archive is INCOMPLETE: do not ship it.",
       `Missing: bin/globus-streams (the ${parts.target} binary).`,
       `Why: ${parts.binary.reason}.`,
-      "Everything else in it (launcher, preload library, docs, install.sh) is complete.",
+      "Everything else in it (launcher, preload library, seccomp supervisor, docs, install.sh) is complete.",
       "",
     ].join("\n");
     await Deno.writeTextFile(join(top, "INCOMPLETE"), note, { mode: 0o644 });
