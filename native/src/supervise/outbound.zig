@@ -50,6 +50,8 @@ const Job = struct {
 
 const Payload = struct { address: u64, len: u64 };
 
+const pool = workers.Pool(Job, run);
+
 /// connect(fd, addr, len).
 pub fn on_connect(notification: notify.Notification) void {
     const args = notification.data;
@@ -100,13 +102,13 @@ fn decide(notification: notify.Notification, address: u64, address_len: u64, fas
             return notify.answer_error(listener, notification.id, .OPNOTSUPP);
         }
     }
-    workers.start(run, .{Job{
+    pool.start(.{
         .notification = notification,
         .destination = destination,
         .kind = kind,
         .tunnel = tunnel,
         .fastopen = fastopen,
-    }});
+    });
 }
 
 /// What a destination may be, from what is known now; null: continue untouched.
