@@ -449,6 +449,44 @@ Deno.test({
   },
 });
 
+Deno.test("a blocking accept() interrupted by signals every 20 ms still hands over the peer that passes", async () => {
+  const port = freePort();
+  // Python retries accept() after each EINTR (PEP 475): each retry is a new notification.
+  const script = [
+    "import signal, socket, sys",
+    "ticks = [0]",
+    "def tick(signum, frame): ticks[0] += 1",
+    "signal.signal(signal.SIGALRM, tick)",
+    "signal.siginterrupt(signal.SIGALRM, True)",
+    "signal.setitimer(signal.ITIMER_REAL, 0.02, 0.02)",
+    "server = socket.socket()",
+    "server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+    `server.bind(("127.0.0.1", ${port}))`,
+    "server.listen(16)",
+    'print("listening", flush=True)',
+    "conn, _ = server.accept()",
+    "data = conn.recv(1024)",
+    "conn.sendall(data)",
+    'print("signals %d" % ticks[0], flush=True)',
+    'print("got %s" % data.decode(), flush=True)',
+    "signal.setitimer(signal.ITIMER_REAL, 0)",
+  ].join("\n");
+  await withSupervisedServer(
+    ["python3", "-c", script],
+    { port, lankey: secret },
+    async (running) => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(await respondTo(port, secret, "hello"), {
+        outcome: "accepted",
+        echo: "hello",
+      });
+      await running.waitFor("got hello");
+      const signals = running.lines.find((text) => text.startsWith("signals "));
+      assert.ok(Number(signals?.split(" ")[1]) >= 10, signals);
+    },
+  );
+});
+
 const SILENT_PEERS = 200;
 
 /** Opens count connections that read their HELLO and then stay silent. */
