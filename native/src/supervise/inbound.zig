@@ -113,9 +113,16 @@ pub fn on_accept(notification: notify.Notification) void {
     const copy = notify.take_fd(listener_fd, id, @intCast(notification.pid), notification.data.arg0) orelse {
         return notify.answer_continue(listener_fd, id);
     };
-    const marked = mark(copy) orelse {
-        _ = linux.close(copy);
-        return notify.answer_continue(listener_fd, id);
+    const marked = switch (mark(copy)) {
+        .listener => |index| index,
+        .unmarked => {
+            _ = linux.close(copy);
+            return notify.answer_continue(listener_fd, id);
+        },
+        .full => {
+            _ = linux.close(copy);
+            return notify.answer_error(listener_fd, id, .NOBUFS);
+        },
     };
     const n = @import("filter.zig").numbers(@import("filter.zig").native_arch);
     const flags: u64 = if (@as(u32, @bitCast(notification.data.nr)) == n.accept4) notification.data.arg3 else 0;
@@ -141,22 +148,28 @@ pub fn on_accept(notification: notify.Notification) void {
     poke();
 }
 
-/// The listener record for socket fd when its port is intercepted; null otherwise.
-fn mark(fd: linux.fd_t) ?usize {
+const Mark = union(enum) {
+    /// Not an intercepted port: the accept continues untouched.
+    unmarked,
+    listener: usize,
+    /// Intercepted, but the table is full of listeners with accepts waiting.
+    full,
+};
+
+/// The listener record for socket fd when its port is intercepted.
+fn mark(fd: linux.fd_t) Mark {
     var storage: sys.sockaddr_storage = undefined;
     var len: linux.socklen_t = @sizeOf(sys.sockaddr_storage);
-    if (linux.errno(linux.getsockname(fd, @ptrCast(&storage), &len)) != .SUCCESS) return null;
-    const local = contact.Address.from_sockaddr(&storage, len) orelse return null;
-    const intercept = state.settings.intercept_for(local.port) orelse return null;
-    const inode = notify.inode_of(fd) orelse return null;
+    if (linux.errno(linux.getsockname(fd, @ptrCast(&storage), &len)) != .SUCCESS) return .unmarked;
+    const local = contact.Address.from_sockaddr(&storage, len) orelse return .unmarked;
+    const intercept = state.settings.intercept_for(local.port) orelse return .unmarked;
+    const inode = notify.inode_of(fd) orelse return .full;
     lock.lock();
     defer lock.unlock();
     for (listeners[0..listeners_count], 0..) |*known, index| {
-        if (known.inode == inode) return index;
+        if (known.inode == inode) return .{ .listener = index };
     }
-    // A full table reuses the slot of the oldest listener (its queued peers are closed).
-    const index = if (listeners_count < listeners_max) listeners_count else 0;
-    if (listeners_count == listeners_max) forget_listener(index) else listeners_count += 1;
+    const index = free_slot() orelse return .full;
     listeners[index] = .{
         .inode = inode,
         .port = local.port,
@@ -168,7 +181,26 @@ fn mark(fd: linux.fd_t) ?usize {
         local.format(&text),
         if (listeners[index].tunnel) |tunnel| &tunnel.text else "(none: every peer is refused)",
     });
-    return index;
+    return .{ .listener = index };
+}
+
+var next_evicted: usize = 0;
+
+/// A slot for a new listener: a free one, else one whose listener has no accept
+/// waiting (its queued peers are closed), taken in turn. Holds lock.
+fn free_slot() ?usize {
+    if (listeners_count < listeners_max) {
+        listeners_count += 1;
+        return listeners_count - 1;
+    }
+    for (0..listeners_max) |step| {
+        const index = (next_evicted + step) % listeners_max;
+        if (first_waiter(index) != null) continue;
+        next_evicted = (index + 1) % listeners_max;
+        forget_listener(index);
+        return index;
+    }
+    return null;
 }
 
 fn wake_target(local: contact.Address) contact.Address {
