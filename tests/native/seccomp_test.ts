@@ -65,6 +65,20 @@ Deno.test("the supervisor's check passes on this machine and the program's exit 
   assert.equal((await run(supervisor, ["sh", "-c", "exit 7"])).code, 7);
   const killed = await run(supervisor, ["sh", "-c", "kill -TERM $$"]);
   assert.equal(killed.code, 143);
+  // A process has one notification listener at most: supervision does not nest.
+  const nested = await run(supervisor, [supervisor, "--check"]);
+  assert.equal(nested.code, 1);
+  assert.match(nested.stderr, /already runs under a seccomp notification listener/);
+  // A signal sent to the supervisor goes on to the program.
+  const forwarded = startServer(supervisor, [
+    "sh",
+    "-c",
+    'trap "echo got-term; exit 5" TERM; echo listening; while :; do sleep 0.05; done',
+  ], {});
+  await forwarded.waitFor("listening");
+  const stopped = await forwarded.stop();
+  assert.equal(stopped.code, 5);
+  assert.match(stopped.stdout, /got-term/);
   const missing = await run(supervisor, ["globus-streams-no-such-command"]);
   assert.equal(missing.code, 127);
   assert.match(missing.stderr, /cannot run 'globus-streams-no-such-command': command not found/);

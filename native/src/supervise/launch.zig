@@ -28,7 +28,12 @@ const Report = extern struct { stage: u8, pad: [3]u8 = @splat(0), errno: u32 };
 var failure_stage: Stage = .ok;
 var failure_errno: linux.E = .SUCCESS;
 
-const forwarded_signals = [_]linux.SIG{ .HUP, .INT, .QUIT, .TERM, .USR1, .USR2, .WINCH, .CONT, .TSTP };
+/// Sent to the supervisor's pid, these go on to the program. Job control (TSTP, CONT)
+/// keeps its default: a ^Z stops the whole process group, supervisor included.
+const forwarded_signals = [_]linux.SIG{ .HUP, .INT, .QUIT, .TERM, .USR1, .USR2, .WINCH };
+/// si_code of signals the kernel sends, as the terminal's to its foreground group: the
+/// program, in the same group, has its own already.
+const si_kernel: i32 = 0x80;
 
 fn forwarded_set() linux.sigset_t {
     var set = linux.sigemptyset();
@@ -204,11 +209,13 @@ pub fn exec_status() c_int {
     return if (failure_errno == .NOENT) 127 else 126;
 }
 
-/// Reads one pending signal and sends it to the program.
+/// Reads one pending signal and sends it to the program, unless the kernel sent it to
+/// the whole process group.
 pub fn forward_signal(started: Started) void {
     var info: linux.signalfd_siginfo = undefined;
     const got = linux.read(started.signals, std.mem.asBytes(&info), @sizeOf(linux.signalfd_siginfo));
     if (linux.errno(got) != .SUCCESS or got != @sizeOf(linux.signalfd_siginfo)) return;
+    if (info.code == si_kernel) return;
     _ = linux.kill(started.pid, @fromBackingInt(@intCast(info.signo)));
 }
 
