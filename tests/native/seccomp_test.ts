@@ -170,6 +170,47 @@ Deno.test("--host names resolve to the tunnel too; a failed lookup fails the con
   }
 });
 
+const hasIpv6 = (() => {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "an IPv4 socket is replaced by an IPv6 one, under the same number, when the access point is IPv6",
+  ignore: !hasIpv6,
+  async fn() {
+    await buildLibrary();
+    const client = await compileStatic("static_client");
+    const ap = startAccessPoint({ hostname: "::1" });
+    try {
+      await withTemp(async (dir) => {
+        const answer = await writeAnswer(
+          dir,
+          answerFor(0, { connector_contact_string: `[::1]:${ap.port}` }),
+        );
+        const result = await run(supervisor, [client, name, "4001"], {
+          env: supervisedEnv(answer),
+        });
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /^address 127\.77\.83\.1$/m);
+        assert.match(result.stdout, new RegExp(`^body ${tunnelReply}`, "m"));
+        assert.match(
+          result.stderr,
+          /\[connect\] 127\.77\.83\.1:4001 -> \[::1\]:\d+ \(tunnel .*, gsa1 ok\)/,
+        );
+        assert.deepEqual(ap.results, ["accepted"]);
+      });
+    } finally {
+      await ap.close();
+    }
+  },
+});
+
 Deno.test("other connections of a supervised program pass through untouched", async () => {
   await buildLibrary();
   const client = await compileStatic("static_client");

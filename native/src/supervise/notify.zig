@@ -80,6 +80,40 @@ pub fn answer_with_fd(listener: linux.fd_t, id: u64, fd: linux.fd_t, close_on_ex
     if (linux.errno(rc) != .SUCCESS) return error.Gone;
 }
 
+/// Puts a copy of fd in the process under the number target (closing what was there,
+/// as dup2 does), without answering the call (SECCOMP_ADDFD_FLAG_SETFD).
+pub fn replace_fd(listener: linux.fd_t, id: u64, fd: linux.fd_t, target: u32, close_on_exec: bool) bool {
+    assert(fd >= 0);
+    var request: seccomp.notif_addfd = .{
+        .id = id,
+        .flags = seccomp.ADDFD_FLAG.SETFD,
+        .srcfd = @intCast(fd),
+        .newfd = target,
+        .newfd_flags = if (close_on_exec) @as(u32, 1) << @bitOffsetOf(linux.O, "CLOEXEC") else 0,
+    };
+    const rc = linux.ioctl(listener, seccomp.IOCTL_NOTIF.ADDFD, @intFromPtr(&request));
+    return linux.errno(rc) == .SUCCESS and rc == target;
+}
+
+/// Whether descriptor fd of process pid is close-on-exec, from /proc/<pid>/fdinfo/<fd>.
+pub fn is_close_on_exec(pid: linux.pid_t, fd: u64) bool {
+    var path_buffer: [64]u8 = undefined;
+    const path = std.fmt.bufPrintSentinel(&path_buffer, "/proc/{d}/fdinfo/{d}", .{ pid, fd }, 0) catch return false;
+    const rc = linux.openat(linux.AT.FDCWD, path, .{ .CLOEXEC = true }, 0);
+    if (linux.errno(rc) != .SUCCESS) return false;
+    const info_fd: linux.fd_t = @intCast(rc);
+    defer _ = linux.close(info_fd);
+    var text: [512]u8 = undefined;
+    const got = linux.read(info_fd, &text, text.len);
+    if (linux.errno(got) != .SUCCESS) return false;
+    const key = "flags:";
+    const at = std.mem.find(u8, text[0..got], key) orelse return false;
+    const rest = std.mem.trimStart(u8, text[at + key.len .. got], " \t");
+    const end = std.mem.findAny(u8, rest, " \t\n") orelse rest.len;
+    const flags = std.fmt.parseUnsigned(u32, rest[0..end], 8) catch return false;
+    return flags & (@as(u32, 1) << @bitOffsetOf(linux.O, "CLOEXEC")) != 0;
+}
+
 /// Reads len bytes at address in process pid into buffer; false when it cannot.
 pub fn read_memory(pid: linux.pid_t, address: u64, buffer: []u8) bool {
     if (buffer.len == 0) return true;
@@ -180,4 +214,15 @@ test "strings and memory are read from a process, this one standing in" {
     try std.testing.expect(write_memory(pid, @intFromPtr(&target), "abc"));
     try std.testing.expectEqualStrings("abc", &target);
     try std.testing.expectEqual(pid, thread_group_of(pid).?);
+}
+
+test "close-on-exec is read from /proc for a process's descriptor" {
+    const pid = linux.getpid();
+    var pair: [2]linux.fd_t = undefined;
+    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&pair, .{ .CLOEXEC = true }));
+    defer _ = linux.close(pair[0]);
+    defer _ = linux.close(pair[1]);
+    try std.testing.expect(is_close_on_exec(pid, @intCast(pair[0])));
+    _ = linux.fcntl(pair[1], linux.F.SETFD, 0);
+    try std.testing.expect(!is_close_on_exec(pid, @intCast(pair[1])));
 }

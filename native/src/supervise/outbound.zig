@@ -176,7 +176,10 @@ fn answer_connect(job: Job, fd: linux.fd_t, outcome: linux.E) bool {
 
 fn connect_into_tunnel(job: *const Job, found: *const answer.Answer, fd: linux.fd_t) linux.E {
     const deadline_ms = sys.now_ms() + state.settings.handshake_timeout_ms;
-    const failure = connect_and_prove(fd, found, &job.tunnel, deadline_ms);
+    const failure = if (fits(fd, found.connector))
+        connect_and_prove(fd, found, &job.tunnel, deadline_ms)
+    else
+        connect_replacement(job, found, fd, deadline_ms);
     var text: [contact.address_text_bytes_max]u8 = undefined;
     var ap_text: [contact.address_text_bytes_max]u8 = undefined;
     log.line(.connect, "{s} -> {s} (tunnel {s}, {s})", .{
@@ -190,6 +193,41 @@ fn connect_into_tunnel(job: *const Job, found: *const answer.Answer, fd: linux.f
 
 const Failure = struct { errno: linux.E, text: []const u8 };
 
+/// True when fd can connect to the access point as it is: an AF_INET socket for an
+/// IPv4 one, an AF_INET6 socket for IPv6, or for IPv4 too (mapped) unless IPV6_V6ONLY.
+fn fits(fd: linux.fd_t, access_point: contact.Address) bool {
+    const family = socket_family(fd);
+    const ap_family = access_point.unmapped().family;
+    if (family == ap_family) return true;
+    if (family != sys.AF_INET6 or ap_family != sys.AF_INET) return false;
+    var v6_only: i32 = 0;
+    var len: linux.socklen_t = @sizeOf(i32);
+    const rc = linux.getsockopt(fd, linux.IPPROTO.IPV6, linux.IPV6.V6ONLY, std.mem.asBytes(&v6_only), &len);
+    return linux.errno(rc) == .SUCCESS and v6_only == 0;
+}
+
+/// The program's socket cannot reach the access point's family (an AF_INET socket, as
+/// Go makes for 127.77.83.1, and an IPv6 access point): a socket of the right family is
+/// connected and proven, then put under the program's descriptor number (ADDFD with
+/// SETFD, as dup2 would). Options set on the old socket are lost.
+fn connect_replacement(job: *const Job, found: *const answer.Answer, fd: linux.fd_t, deadline_ms: u64) ?Failure {
+    const family: u32 = @intCast(found.connector.unmapped().family);
+    const created = linux.socket(family, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
+    if (linux.errno(created) != .SUCCESS) return .{ .errno = .AFNOSUPPORT, .text = "cannot make a socket for the access point's family" };
+    const replacement: linux.fd_t = @intCast(created);
+    defer _ = linux.close(replacement);
+    const status = linux.fcntl(fd, linux.F.GETFL, 0);
+    if (linux.errno(status) == .SUCCESS) _ = linux.fcntl(replacement, linux.F.SETFL, status);
+    if (connect_and_prove(replacement, found, &job.tunnel, deadline_ms)) |failure| return failure;
+    const notification = job.notification;
+    const cloexec = notify.is_close_on_exec(@intCast(notification.pid), notification.data.arg0);
+    const number: u32 = @intCast(notification.data.arg0);
+    if (!notify.replace_fd(state.listener, notification.id, replacement, number, cloexec)) {
+        return .{ .errno = .INTR, .text = "the program's call went away before its socket could be replaced" };
+    }
+    return null;
+}
+
 /// Connects fd to the access point within deadline_ms and runs GSA1 when there is a
 /// secret. The socket is made non-blocking for the while (its flags are shared with the
 /// program's descriptor) and its flags restored.
@@ -202,9 +240,7 @@ fn connect_and_prove(
     const cannot_reach = "cannot reach the access point";
     var storage: sys.sockaddr_storage = undefined;
     const family = socket_family(fd);
-    const len = found.connector.to_sockaddr(family, &storage) orelse {
-        return .{ .errno = .AFNOSUPPORT, .text = "the access point's address family does not fit the socket" };
-    };
+    const len = found.connector.to_sockaddr(family, &storage) orelse unreachable; // fits()
     const flags = linux.fcntl(fd, linux.F.GETFL, 0);
     if (linux.errno(flags) != .SUCCESS) return .{ .errno = .BADF, .text = cannot_reach };
     const nonblock: usize = @as(usize, 1) << @bitOffsetOf(linux.O, "NONBLOCK");
