@@ -354,6 +354,28 @@ Deno.test("16 threads of a static program connect through the tunnel at once, wi
   }
 });
 
+Deno.test("sendto() and sendmsg() with MSG_FASTOPEN to globus.<id> go into the tunnel with their bytes", async () => {
+  await buildLibrary();
+  const client = await compileStatic("process_client");
+  const ap = startAccessPoint();
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(ap.port));
+      for (const how of ["sendto", "sendmsg"]) {
+        const result = await run(supervisor, [client, "fastopen", how, name, "4001"], {
+          env: supervisedEnv(answer),
+        });
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /^sent 18$/m, result.stdout);
+        assert.match(result.stdout, new RegExp(`^body ${tunnelReply}`, "m"));
+      }
+      assert.deepEqual(ap.results, ["accepted", "accepted"]);
+    });
+  } finally {
+    await ap.close();
+  }
+});
+
 for (const restart of [true, false]) {
   const how = restart ? "restarted (SA_RESTART)" : "interrupted (EINTR) and made again";
   Deno.test(`a connect ${how} by a signal during a slow lookup goes into the tunnel once`, async () => {

@@ -44,11 +44,21 @@ const Job = struct {
     destination: contact.Address,
     kind: Kind,
     tunnel: names.TunnelId,
-    /// sendto() with MSG_FASTOPEN: the payload to send once the stream is up.
+    /// sendto()/sendmsg() with MSG_FASTOPEN: the payload to send once the stream is up.
     fastopen: ?Payload,
 };
 
-const Payload = struct { address: u64, len: u64 };
+/// Where a fast-open call's bytes are in the program: one buffer (sendto) or an iovec
+/// array of count entries (sendmsg).
+const Payload = union(enum) {
+    buffer: struct { address: u64, len: u64 },
+    vector: struct { address: u64, count: u64 },
+};
+
+/// At most this many bytes (and iovecs) go with the first send; the call returns how
+/// many went, as a short send.
+const payload_bytes_max = 16 * 1024;
+const payload_iovecs_max = 64;
 
 const pool = workers.Pool(Job, run);
 
@@ -58,21 +68,24 @@ pub fn on_connect(notification: notify.Notification) void {
     decide(notification, args.arg1, args.arg2, null);
 }
 
-/// sendto(fd, buf, len, flags, addr, addr_len) with MSG_FASTOPEN (the filter traps no
-/// other sendto). sendmsg() with MSG_FASTOPEN to a tunnel address fails with
-/// EOPNOTSUPP; to any other address it continues.
+/// sendto(fd, buf, len, flags, addr, addr_len) or sendmsg(fd, msg, flags) with
+/// MSG_FASTOPEN (the filter traps no others): into the tunnel, the connect is made and
+/// proven, then the bytes go as an ordinary send.
 pub fn on_fastopen(notification: notify.Notification, is_sendmsg: bool) void {
     const args = notification.data;
     if (is_sendmsg) {
-        var header: [16]u8 = undefined; // msg_name (8) and msg_namelen (4) lead msghdr.
+        // struct msghdr (LP64): name (8), namelen (4, padded to 8), iov (8), iovlen (8).
+        var header: [32]u8 = undefined;
         if (!notify.read_memory(@intCast(notification.pid), args.arg1, &header)) {
             return notify.answer_continue(state.listener, notification.id);
         }
         const name = std.mem.readInt(u64, header[0..8], .little);
         const name_len = std.mem.readInt(u32, header[8..12], .little);
-        return decide(notification, name, name_len, .{ .address = 0, .len = std.math.maxInt(u64) });
+        const iov = std.mem.readInt(u64, header[16..24], .little);
+        const iov_count = std.mem.readInt(u64, header[24..32], .little);
+        return decide(notification, name, name_len, .{ .vector = .{ .address = iov, .count = iov_count } });
     }
-    decide(notification, args.arg4, args.arg5, .{ .address = args.arg1, .len = args.arg2 });
+    decide(notification, args.arg4, args.arg5, .{ .buffer = .{ .address = args.arg1, .len = args.arg2 } });
 }
 
 fn decide(notification: notify.Notification, address: u64, address_len: u64, fastopen: ?Payload) void {
@@ -95,12 +108,6 @@ fn decide(notification: notify.Notification, address: u64, address_len: u64, fas
     if (kind == .pool and tunnels.pool_slot(destination) != tunnels.initiating_slot) {
         log_destination(destination, "fails: no tunnel has this address (EHOSTUNREACH)");
         return notify.answer_error(listener, notification.id, .HOSTUNREACH);
-    }
-    if (fastopen) |payload| {
-        if (payload.len == std.math.maxInt(u64)) {
-            log_destination(destination, "fails: sendmsg() with MSG_FASTOPEN into the tunnel is not supported (EOPNOTSUPP)");
-            return notify.answer_error(listener, notification.id, .OPNOTSUPP);
-        }
     }
     pool.start(.{
         .notification = notification,
@@ -273,17 +280,14 @@ fn connect_and_prove(
     };
 }
 
-/// sendto() with MSG_FASTOPEN into the tunnel: the stream is up, so the payload goes as
-/// an ordinary send, and the call returns what was sent.
+/// A fast-open call into the tunnel: the stream is up, so the payload goes as an
+/// ordinary send, and the call returns what was sent.
 fn send_payload(job: Job, fd: linux.fd_t, payload: Payload) bool {
     const listener = state.listener;
     const id = job.notification.id;
-    var buffer: [16 * 1024]u8 = undefined;
-    const len: usize = @intCast(@min(payload.len, buffer.len));
+    var buffer: [payload_bytes_max]u8 = undefined;
     const pid: linux.pid_t = @intCast(job.notification.pid);
-    if (!notify.read_memory(pid, payload.address, buffer[0..len])) {
-        return notify.deliver(listener, id, .FAULT, 0);
-    }
+    const len = gather(pid, payload, &buffer) orelse return notify.deliver(listener, id, .FAULT, 0);
     const flags = linux.MSG.NOSIGNAL | linux.MSG.DONTWAIT;
     const sent = linux.sendto(fd, &buffer, len, flags, null, 0);
     return switch (linux.errno(sent)) {
@@ -293,6 +297,33 @@ fn send_payload(job: Job, fd: linux.fd_t, payload: Payload) bool {
         .AGAIN => notify.deliver(listener, id, .SUCCESS, 0),
         else => |err| notify.deliver(listener, id, err, 0),
     };
+}
+
+/// Copies the payload's first bytes into buffer; null when the program's memory
+/// cannot be read (the call then fails with EFAULT, as the kernel's would).
+fn gather(pid: linux.pid_t, payload: Payload, buffer: *[payload_bytes_max]u8) ?usize {
+    switch (payload) {
+        .buffer => |one| {
+            const len: usize = @intCast(@min(one.len, buffer.len));
+            if (!notify.read_memory(pid, one.address, buffer[0..len])) return null;
+            return len;
+        },
+        .vector => |vector| {
+            var iovecs: [payload_iovecs_max * 16]u8 = undefined;
+            const count: usize = @intCast(@min(vector.count, payload_iovecs_max));
+            if (!notify.read_memory(pid, vector.address, iovecs[0 .. count * 16])) return null;
+            var len: usize = 0;
+            for (0..count) |index| {
+                const base = std.mem.readInt(u64, iovecs[index * 16 ..][0..8], .little);
+                const part_len = std.mem.readInt(u64, iovecs[index * 16 + 8 ..][0..8], .little);
+                const take: usize = @intCast(@min(part_len, buffer.len - len));
+                if (!notify.read_memory(pid, base, buffer[len..][0..take])) return null;
+                len += take;
+                if (len == buffer.len) break;
+            }
+            return len;
+        },
+    }
 }
 
 fn socket_family(fd: linux.fd_t) c_int {
