@@ -170,6 +170,44 @@ Deno.test("--host names resolve to the tunnel too; a failed lookup fails the con
   }
 });
 
+Deno.test("with the listener contact from the launcher, other connects pass at once while the lookup hangs", async () => {
+  await buildLibrary();
+  const client = await compileStatic("static_client");
+  const direct = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("direct\n"),
+  );
+  try {
+    await withTemp(async (dir) => {
+      const answer = await writeAnswer(dir, answerFor(1));
+      const hanging = {
+        FAKE_MODE: "hang",
+        FAKE_PID_FILE: `${dir}/hang.pid`,
+        GLOBUS_STREAMS_LOOKUP_TIMEOUT: "4000",
+        GLOBUS_STREAMS_LISTENER_CONTACT: "127.0.0.1:1",
+      };
+      const port = String(direct.addr.port);
+      const started = performance.now();
+      const result = await run(supervisor, [client, "127.0.0.1", port], {
+        env: supervisedEnv(answer, hanging),
+      });
+      const waited = performance.now() - started;
+      assert.match(result.stdout, /^body direct$/m, result.stderr);
+      assert.ok(waited < 2000, `the connect waited ${waited} ms`);
+      // Without it, a connect that may be to the listener contact waits for the lookup.
+      const cold = { ...hanging, GLOBUS_STREAMS_LISTENER_CONTACT: undefined };
+      const coldStarted = performance.now();
+      const coldResult = await run(supervisor, [client, "127.0.0.1", port], {
+        env: supervisedEnv(answer, cold),
+      });
+      assert.match(coldResult.stdout, /^body direct$/m, coldResult.stderr);
+      assert.ok(performance.now() - coldStarted >= 3500);
+    });
+  } finally {
+    await direct.shutdown();
+  }
+});
+
 const hasIpv6 = (() => {
   try {
     Deno.listen({ hostname: "::1", port: 0 }).close();
