@@ -105,6 +105,7 @@ var pending: [pending_max]Pending = undefined;
 var pending_count: usize = 0;
 var wakeup_fd: linux.fd_t = -1;
 var thread_started = false;
+var validity_checked_ms: u64 = 0;
 
 /// accept(fd, addr, addrlen) or accept4(fd, addr, addrlen, flags): from the main loop.
 pub fn on_accept(notification: notify.Notification) void {
@@ -271,7 +272,11 @@ fn serve() void {
 /// peers to hand out, expired handshakes and wakes, non-blocking waiters to release.
 fn round() void {
     const now = sys.now_ms();
-    drop_withdrawn_waiters();
+    // A withdrawn waiter (a signal) is found here, or by a failed hand-over.
+    if (now >= validity_checked_ms + validity_poll_ms) {
+        validity_checked_ms = now;
+        drop_withdrawn_waiters();
+    }
     for (0..listeners_count) |index| {
         const first = first_waiter(index) orelse continue;
         const took = take_backlog(index, waiters[first].fd, now);
@@ -313,14 +318,21 @@ fn remove_waiter(at: usize) void {
     waiters_count -= 1;
 }
 
-/// Accepts what the backlog holds; returns how many new handshakes started.
+/// Accepts what the backlog holds; returns how many new handshakes started. The
+/// listening socket is non-blocking for the while (its flags are the program's too), so
+/// a connection gone before accept() cannot block this thread.
 fn take_backlog(index: usize, fd: linux.fd_t, now: u64) usize {
     const listener = &listeners[index];
+    const status = linux.fcntl(fd, linux.F.GETFL, 0);
+    if (linux.errno(status) != .SUCCESS) return 0;
+    const o_nonblock: usize = @as(usize, 1) << @bitOffsetOf(linux.O, "NONBLOCK");
+    if (status & o_nonblock == 0) _ = linux.fcntl(fd, linux.F.SETFL, status | o_nonblock);
+    defer if (status & o_nonblock == 0) {
+        _ = linux.fcntl(fd, linux.F.SETFL, status);
+    };
     var started: usize = 0;
     var round_count: usize = 0;
     while (round_count < accepts_per_round) : (round_count += 1) {
-        var poll_fd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
-        if (linux.poll(&poll_fd, 1, 0) != 1) break;
         var peer: Peer = .{ .fd = -1, .address = undefined, .address_len = @sizeOf(sys.sockaddr_storage) };
         const rc = linux.accept4(fd, @ptrCast(&peer.address), &peer.address_len, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC);
         if (linux.errno(rc) != .SUCCESS) break;
