@@ -10,4 +10,6 @@ test {
     _ = @import("supervise/outbound.zig");
     _ = @import("supervise/restarts.zig");
     _ = @import("supervise/inbound.zig");
+    _ = @import("supervise/workers.zig");
+    _ = @import("supervise/threads.zig");
 }

@@ -36,6 +36,7 @@ const sync = @import("../sync.zig");
 const notify = @import("notify.zig");
 const state = @import("state.zig");
 const tunnels = @import("tunnels.zig");
+const threads = @import("threads.zig");
 
 pub const listeners_max = 64;
 pub const waiters_max = 256;
@@ -237,8 +238,7 @@ fn start_thread() bool {
     const created = linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK);
     if (linux.errno(created) != .SUCCESS) return false;
     wakeup_fd = @intCast(created);
-    const thread = std.Thread.spawn(.{ .stack_size = 512 * 1024 }, serve, .{}) catch return false;
-    thread.detach();
+    if (!threads.start_detached(serve, 512 * 1024)) return false;
     thread_started = true;
     return true;
 }

@@ -80,3 +80,19 @@ pub fn settle(ticket: Ticket, outcome: linux.E, delivered: bool) void {
     if (delivered) record.inode = 0;
     changed.broadcast();
 }
+
+test "a connect claimed once is not made again by an interrupted call's restart" {
+    var pair: [2]linux.fd_t = undefined;
+    const rc = linux.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0, &pair);
+    try std.testing.expectEqual(@as(usize, 0), rc);
+    defer _ = linux.close(pair[0]);
+    defer _ = linux.close(pair[1]);
+    // Undelivered (the signal took the call away): the restart gets the outcome.
+    const first = claim(pair[0]).run;
+    settle(first, .CONNREFUSED, false);
+    try std.testing.expectEqual(linux.E.CONNREFUSED, claim(pair[0]).done);
+    // Delivered: the next connect on that socket is a new attempt.
+    const second = claim(pair[0]).run;
+    settle(second, .SUCCESS, true);
+    try std.testing.expect(claim(pair[0]) == .run);
+}

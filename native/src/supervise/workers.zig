@@ -7,6 +7,8 @@
 const std = @import("std");
 const assert = std.debug.assert;
 const sync = @import("../sync.zig");
+const threads_ = @import("threads.zig");
+const sys = @import("../sys.zig");
 
 pub const workers_max = 256;
 pub const queue_max = 1024;
@@ -34,10 +36,7 @@ pub fn Pool(comptime Job: type, comptime run: fn (Job) void) type {
             queue[(head + count) % queue_max] = job;
             count += 1;
             if (idle < count and threads < workers_max) {
-                if (std.Thread.spawn(.{ .stack_size = stack_bytes }, work, .{})) |thread| {
-                    thread.detach();
-                    threads += 1;
-                } else |_| {}
+                if (threads_.start_detached(work, stack_bytes)) threads += 1;
             }
             if (threads == 0) {
                 // No thread could start: take the job back and run it here.
@@ -67,4 +66,20 @@ pub fn Pool(comptime Job: type, comptime run: fn (Job) void) type {
             }
         }
     };
+}
+
+var finished = std.atomic.Value(u32).init(0);
+
+fn count_one(value: u32) void {
+    _ = finished.fetchAdd(value, .acq_rel);
+}
+
+test "every job handed to the pool runs" {
+    const pool = Pool(u32, count_one);
+    for (0..500) |_| pool.start(1);
+    var waited_ms: u32 = 0;
+    while (finished.load(.acquire) < 500 and waited_ms < 10_000) : (waited_ms += 1) {
+        sys.sleep_ms(1);
+    }
+    try std.testing.expectEqual(@as(u32, 500), finished.load(.acquire));
 }
