@@ -60,13 +60,11 @@ export function compileStatic(name: string): Promise<string> {
 
 /** The go command: /usr/local/go/bin/go, else go on PATH; null when there is none. */
 export async function goCommand(): Promise<string | null> {
-  for (const candidate of ["/usr/local/go/bin/go"]) {
-    try {
-      await Deno.stat(candidate);
-      return candidate;
-    } catch {
-      // Not there.
-    }
+  try {
+    await Deno.stat("/usr/local/go/bin/go");
+    return "/usr/local/go/bin/go";
+  } catch {
+    // Not there: look on PATH.
   }
   const found = await run("sh", ["-c", "command -v go"]).catch(() => undefined);
   return found?.code === 0 ? found.stdout.trim() : null;
@@ -85,7 +83,6 @@ export function buildGo(name: string, options: { cgo?: boolean } = {}): Promise<
         CGO_ENABLED: cgo ? "1" : "0",
         GOCACHE: `${cache}/build`,
         GOPATH: `${cache}/path`,
-        GOFLAGS: "-mod=mod",
         GO111MODULE: "off",
         GOTOOLCHAIN: "local",
         HOME: scratchDir(),
