@@ -1,9 +1,9 @@
-//! The initiating side: connect() (and sendto() with MSG_FASTOPEN) of the supervised
-//! program. Decides first, on the main thread and without waiting, between three
-//! outcomes: the call continues untouched, it fails with an errno, or it is taken into
-//! the tunnel. Taken calls run on a worker: a copy of the program's socket (pidfd_getfd)
-//! is connected to the access point and GSA1 runs on it as responder; the program's call
-//! then returns 0 or the errno the preload library would give.
+//! The initiating side: connect() (and sendto()/sendmsg() with MSG_FASTOPEN) of the
+//! supervised program. Decides first, on the main thread and without waiting, between
+//! three outcomes: the call continues untouched, it fails with an errno, or it is taken
+//! into the tunnel. Taken calls run on a pool thread: a copy of the program's socket
+//! (pidfd_getfd) is connected to the access point and GSA1 runs on it as responder;
+//! the program's call then returns 0 (or the bytes sent) or the errno the library gives.
 //!
 //! Into the tunnel: an address of the pool (127.77.83.0/24, the initiating tunnel's
 //! name resolves to 127.77.83.1), the tunnel's listener contact (transparent mode), or,
