@@ -199,6 +199,9 @@ if [ -f "$src/bin/globus-streams" ]; then
 fi
 put bin/globus-streams-launch bin/globus-streams-launch 755
 put bin/globus-streams-launch.sh bin/globus-streams-launch.sh 755
+if [ -f "$src/bin/globus-streams-supervise" ]; then
+  put bin/globus-streams-supervise bin/globus-streams-supervise 755
+fi
 put "lib/$library" "lib/$library" 755
 ln -sf "$library" "$prefix/lib/$library_link"
 installed="$installed lib/$library_link"

@@ -7,7 +7,7 @@ import type { CompileResult } from "./_compile.ts";
 import { BuildError } from "./_error.ts";
 import { sha256File, treeDigest, upToDate } from "./_files.ts";
 import { run } from "./_process.ts";
-import { LIBRARY, LIBRARY_LINK } from "./_targets.ts";
+import { LIBRARY, LIBRARY_LINK, SUPERVISOR } from "./_targets.ts";
 
 /** The archive's file name; an incomplete one cannot be mistaken for a release. */
 export function archiveName(target: string, complete: boolean): string {
@@ -44,6 +44,7 @@ export async function stageArchive(stageDir: string, parts: StageParts): Promise
     [repo("bin/globus-streams-launch"), "bin/globus-streams-launch", 0o755],
     [repo("bin/globus-streams-launch"), "bin/globus-streams-launch.sh", 0o755],
     [join(parts.libraryPrefix, "lib", LIBRARY), `lib/${LIBRARY}`, 0o755],
+    [join(parts.libraryPrefix, "bin", SUPERVISOR), `bin/${SUPERVISOR}`, 0o755],
     [repo("README.md"), "share/doc/globus-streams/README.md", 0o644],
     [repo("LICENSE"), "share/doc/globus-streams/LICENSE", 0o644],
     [repo("install.sh"), "install.sh", 0o755],
@@ -58,7 +59,7 @@ export async function stageArchive(stageDir: string, parts: StageParts): Promise
       "This archive is INCOMPLETE: do not ship it.",
       `Missing: bin/globus-streams (the ${parts.target} binary).`,
       `Why: ${parts.binary.reason}.`,
-      "Everything else in it (launcher, preload library, docs, install.sh) is complete.",
+      "Everything else in it (launcher, preload library, seccomp supervisor, docs, install.sh) is complete.",
       "",
     ].join("\n");
     await Deno.writeTextFile(join(top, "INCOMPLETE"), note, { mode: 0o644 });

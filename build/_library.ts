@@ -6,7 +6,7 @@ import { type ElfInfo, libraryProblems, readElf } from "./_elf.ts";
 import { BuildError } from "./_error.ts";
 import { exists } from "./_files.ts";
 import { run } from "./_process.ts";
-import { GLIBC_FLOOR, LIBRARY, LIBRARY_LINK, TARGETS } from "./_targets.ts";
+import { GLIBC_FLOOR, LIBRARY, LIBRARY_LINK, SUPERVISOR, TARGETS } from "./_targets.ts";
 
 const ZIG_TIMEOUT_MS = 900_000;
 
@@ -38,6 +38,11 @@ export async function buildLibrary(root: string, target: string, prefix: string)
   if (!(await exists(path))) {
     throw new BuildError(
       `Cannot find the library for ${target}: zig build did not install "lib/${LIBRARY}"`,
+    );
+  }
+  if (!(await exists(join(prefix, "bin", SUPERVISOR)))) {
+    throw new BuildError(
+      `Cannot find the seccomp supervisor for ${target}: zig build did not install "bin/${SUPERVISOR}"`,
     );
   }
   const info = readElf(await Deno.readFile(path));

@@ -24,6 +24,8 @@ export const GLIBC_FLOOR = "2.17";
 export const LIBRARY = "libglobus_streams_client.so.0";
 /** The unversioned development symlink next to it. */
 export const LIBRARY_LINK = "libglobus_streams_client.so";
+/** The launcher's seccomp engine, built by the same zig build (native/src/supervise_main.zig). */
+export const SUPERVISOR = "globus-streams-supervise";
 
 /** The target triple of the machine running the build, if it is a release target. */
 export function hostTarget(): string | undefined {

@@ -61,6 +61,7 @@ export {
   hostTarget,
   LIBRARY,
   LIBRARY_LINK,
+  SUPERVISOR,
   type TargetInfo,
   TARGETS,
 } from "./_targets.ts";

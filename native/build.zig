@@ -4,6 +4,9 @@
 //!   zig build -Dtarget=x86_64-linux-gnu.2.17 -Doptimize=ReleaseSafe --prefix DIR
 //!   zig build -Dtarget=aarch64-linux-gnu.2.17 -Doptimize=ReleaseSafe --prefix DIR
 //!   zig build test --summary all                unit tests ("N/M tests passed")
+//!
+//! Also builds zig-out/bin/globus-streams-supervise, the seccomp engine of the launcher
+//! (src/supervise_main.zig), statically linked against musl for the target's CPU.
 //!   zig build fuzz -Dfuzz-iterations=N          the parsers' fuzzers, longer (src/fuzz.zig)
 //!
 //! Release targets name glibc 2.17 as the floor (RHEL/CentOS 7 and everything newer):
@@ -50,6 +53,24 @@ pub fn build(b: *std.Build) void {
     link.step.dependOn(&install.step);
     b.getInstallStep().dependOn(&link.step);
 
+    // globus-streams-supervise, the seccomp engine (src/supervise_main.zig): a static
+    // musl executable for the same CPU, so it runs wherever the library's target does.
+    const supervise_target = b.resolveTargetQuery(.{
+        .cpu_arch = target.result.cpu.arch,
+        .os_tag = .linux,
+        .abi = .musl,
+    });
+    const supervise_module = b.createModule(.{
+        .root_source_file = b.path("src/supervise_main.zig"),
+        .target = supervise_target,
+        .optimize = optimize,
+        .link_libc = true,
+        .strip = if (optimize == .debug) null else true,
+    });
+    const supervise = b.addExecutable(.{ .name = "globus-streams-supervise", .root_module = supervise_module });
+    supervise.bundle_ubsan_rt = false;
+    b.installArtifact(supervise);
+
     const options = b.addOptions();
     options.addOptionPath("vectors_path", b.path("../tests/handshake/gsa1_vectors.json"));
     const test_module = b.createModule(.{
@@ -66,6 +87,14 @@ pub fn build(b: *std.Build) void {
     run_tests.setCwd(b.path("."));
     const test_step = b.step("test", "Run the unit tests");
     test_step.dependOn(&run_tests.step);
+    const supervise_tests = b.addRunArtifact(b.addTest(.{ .root_module = b.createModule(.{
+        .root_source_file = b.path("src/supervise_tests.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+    }) }));
+    supervise_tests.has_side_effects = true;
+    test_step.dependOn(&supervise_tests.step);
 
     // The parsers' fuzzers (src/fuzz.zig): a bounded, quiet, deterministic run inside
     // `zig build test`; `zig build fuzz` runs longer (-Dfuzz-iterations, default 1000000)

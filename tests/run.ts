@@ -71,6 +71,7 @@ const testTools: Record<string, string> = {
   nginx: "nginx", // a listening server in tests/e2e/listeners_test.ts
   zsh: "zsh", // completion scripts are checked by the shells that run them
   fish: "fish",
+  go: "golang-go", // static Go programs under the seccomp engine (tests/native/seccomp_test.ts)
 };
 
 function onPath(command: string): boolean {

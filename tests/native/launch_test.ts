@@ -1,6 +1,6 @@
-// bin/globus-streams-launch: usage errors, refusing static and Go binaries, the tunnel
-// check before the command starts, the environment it hands the command, the release
-// layout, and one run through an access point.
+// bin/globus-streams-launch: usage errors, the engine for static and Go binaries, the
+// tunnel check before the command starts, the environment it hands the command, the
+// release layout, and one run through an access point.
 import assert from "node:assert/strict";
 import { startCliWorld } from "../helpers/_world.ts";
 import {
@@ -64,7 +64,7 @@ Deno.test("the launcher rejects bad usage with exit 2 and one reason", async () 
   assert.match(missing.stderr, /cannot run 'no-such-command-here': command not found/);
 });
 
-Deno.test("the launcher refuses a statically linked command and points to forward", async () => {
+Deno.test("the launcher runs a statically linked command under the seccomp engine, and refuses to preload it", async () => {
   await buildLibrary();
   const dir = await Deno.makeTempDir({ prefix: "gs-launch-" });
   try {
@@ -77,7 +77,17 @@ Deno.test("the launcher refuses a statically linked command and points to forwar
       `-femit-bin=${dir}/hello-static`,
     ], { cwd: dir, timeoutMs: 120_000 });
     assert.equal(built.code, 0, built.stderr);
-    const result = await run(launcher, [tunnelId, `${dir}/hello-static`], { env });
+    const supervised = await run(launcher, ["--no-check", tunnelId, `${dir}/hello-static`], {
+      env,
+    });
+    assert.equal(supervised.code, 0, supervised.stderr);
+    const result = await run(launcher, [
+      "--no-check",
+      "--engine",
+      "preload",
+      tunnelId,
+      `${dir}/hello-static`,
+    ], { env });
     assert.equal(result.code, 1);
     assert.equal(result.stderr.trim().split("\n").length, 1);
     assert.match(result.stderr, /cannot preload into '.*hello-static': it is statically linked/);
@@ -360,54 +370,71 @@ async function interpreterOf(path: string): Promise<string | undefined> {
 const hasGo = await Deno.stat(goTool).then(() => true, () => false);
 if (!hasGo) console.error(`launch_test.ts: no Go toolchain at ${goTool}: the Go test is skipped`);
 
-Deno.test("the launcher refuses Go programs, dynamically or statically linked", {
-  ignore: !hasGo,
-}, async () => {
-  await buildLibrary();
-  const dir = await Deno.makeTempDir({ prefix: "gs-launch-go-" });
-  try {
-    await Deno.writeTextFile(
-      `${dir}/dial.go`,
-      [
-        "package main",
-        "",
-        'import (\n\t"fmt"\n\t"net"\n\t"os"\n)',
-        "",
-        "func main() {",
-        '\tconn, err := net.Dial("tcp", os.Args[1])',
-        "\tif err == nil {\n\t\tconn.Close()\n\t}",
-        '\tfmt.Println("dialled:", err)',
-        "}",
-        "",
-      ].join("\n"),
-    );
-    const dynamic = await buildGo(dir, "dial-dynamic", true);
-    const stripped = await buildGo(dir, "dial-stripped", true, ["-ldflags=-s -w"]);
-    const statik = await buildGo(dir, "dial-static", false);
-    assert.match((await interpreterOf(dynamic)) ?? "", /ld-linux/, "cgo: dynamically linked");
-    assert.match((await interpreterOf(stripped)) ?? "", /ld-linux/);
-    assert.equal(await interpreterOf(statik), undefined, "CGO_ENABLED=0: statically linked");
-    // The programs work: not refused for being broken.
-    const direct = await run(dynamic, ["127.0.0.1:1"]);
-    assert.match(direct.stdout, /^dialled: dial tcp 127\.0\.0\.1:1: connect: connection refused/);
-
-    for (const program of [dynamic, stripped, statik]) {
-      const result = await run(launcher, [tunnelId, program, `globus.${tunnelId}:80`], { env });
-      assert.equal(result.code, 1, `${program}: ${result.stderr}`);
-      assert.equal(result.stdout, "", "not run");
-      assert.equal(
-        result.stderr,
-        `globus-streams-launch: cannot preload into '${program}': it is a Go program, which ` +
-          `resolves names and connects without libc; use 'globus-streams forward' ` +
-          `(or connect/expose) instead\n`,
+Deno.test(
+  "the launcher runs Go programs, dynamic or static, under seccomp and refuses to preload them",
+  {
+    ignore: !hasGo,
+  },
+  async () => {
+    await buildLibrary();
+    const dir = await Deno.makeTempDir({ prefix: "gs-launch-go-" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/dial.go`,
+        [
+          "package main",
+          "",
+          'import (\n\t"fmt"\n\t"net"\n\t"os"\n)',
+          "",
+          "func main() {",
+          '\tconn, err := net.Dial("tcp", os.Args[1])',
+          "\tif err == nil {\n\t\tconn.Close()\n\t}",
+          '\tfmt.Println("dialled:", err)',
+          "}",
+          "",
+        ].join("\n"),
       );
+      const dynamic = await buildGo(dir, "dial-dynamic", true);
+      const stripped = await buildGo(dir, "dial-stripped", true, ["-ldflags=-s -w"]);
+      const statik = await buildGo(dir, "dial-static", false);
+      assert.match((await interpreterOf(dynamic)) ?? "", /ld-linux/, "cgo: dynamically linked");
+      assert.match((await interpreterOf(stripped)) ?? "", /ld-linux/);
+      assert.equal(await interpreterOf(statik), undefined, "CGO_ENABLED=0: statically linked");
+      // The programs work: not refused for being broken.
+      const direct = await run(dynamic, ["127.0.0.1:1"]);
+      assert.match(direct.stdout, /^dialled: dial tcp 127\.0\.0\.1:1: connect: connection refused/);
+
+      for (const program of [dynamic, stripped, statik]) {
+        const result = await run(launcher, [
+          "--no-check",
+          "--engine",
+          "preload",
+          tunnelId,
+          program,
+          `globus.${tunnelId}:80`,
+        ], { env });
+        assert.equal(result.code, 1, `${program}: ${result.stderr}`);
+        assert.equal(result.stdout, "", "not run");
+        assert.equal(
+          result.stderr,
+          `globus-streams-launch: cannot preload into '${program}': it is a Go program, which ` +
+            `resolves names and connects without libc; use --engine seccomp, or ` +
+            `'globus-streams forward' (or connect/expose) instead\n`,
+        );
+        // By default it runs, supervised: its dial is answered by the seccomp engine.
+        const supervised = await run(launcher, ["--no-check", tunnelId, program, "127.0.0.1:1"], {
+          env,
+        });
+        assert.equal(supervised.code, 0, `${program}: ${supervised.stderr}`);
+        assert.match(supervised.stdout, /^dialled: /);
+      }
+      // A C program that merely links the same libc is not mistaken for Go.
+      const python = await run(launcher, ["--no-check", tunnelId, "python3", "-c", "print(1)"], {
+        env,
+      });
+      assert.equal(python.code, 0, python.stderr);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-    // A C program that merely links the same libc is not mistaken for Go.
-    const python = await run(launcher, ["--no-check", tunnelId, "python3", "-c", "print(1)"], {
-      env,
-    });
-    assert.equal(python.code, 0, python.stderr);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);

@@ -16,6 +16,7 @@ import {
   newestGlibc,
   OFFLINE_REASON,
   readElf,
+  SUPERVISOR,
   TARGETS,
 } from "../../build/mod.ts";
 import { denortOffline, offlineEnv, repoRoot, runBuild, runTool } from "./_build.ts";
@@ -30,6 +31,7 @@ function expectedListing(target: string, complete: boolean): string[] {
     ...(complete ? ["bin/globus-streams"] : []),
     "bin/globus-streams-launch",
     "bin/globus-streams-launch.sh",
+    `bin/${SUPERVISOR}`,
     "install.sh",
     "lib/",
     `lib/${LIBRARY_LINK}`,

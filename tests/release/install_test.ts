@@ -5,7 +5,7 @@
 // bin/globus-streams inside the prefix; every other file is the archive's own.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { archiveName, archiveTop, LIBRARY, LIBRARY_LINK } from "../../build/mod.ts";
+import { archiveName, archiveTop, LIBRARY, LIBRARY_LINK, SUPERVISOR } from "../../build/mod.ts";
 import { VERSION } from "../../src/version.ts";
 import {
   denortOffline,
@@ -209,6 +209,7 @@ Deno.test("the host archive installs with install.sh and runs the demo flow from
           const file of [
             "bin/globus-streams-launch",
             "bin/globus-streams-launch.sh",
+            `bin/${SUPERVISOR}`,
             `lib/${LIBRARY}`,
           ]
         ) {
