@@ -7,7 +7,7 @@
 //!
 //! Also builds zig-out/bin/globus-streams-supervise, the seccomp engine of the launcher
 //! (src/supervise_main.zig), statically linked against musl for the target's CPU.
-//!   zig build fuzz -Dfuzz-iterations=N          the parsers' fuzzers, longer (src/fuzz.zig)
+//!   zig build fuzz -Dfuzz-iterations=N          the parsers' fuzzers, longer (fuzz/fuzz.zig)
 //!
 //! Release targets name glibc 2.17 as the floor (RHEL/CentOS 7 and everything newer):
 //! the library uses no libc symbol newer than that (getrandom goes through the raw
@@ -79,14 +79,32 @@ pub fn build(b: *std.Build) void {
         .optimize = optimize,
         .link_libc = true,
     });
-    test_module.addOptions("build_options", options);
     const tests = b.addTest(.{ .root_module = test_module });
+    // The library's modules without hooks, for the code in fuzz/ (src/parts.zig).
+    const streams = b.createModule(.{
+        .root_source_file = b.path("src/parts.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+    });
+    const vectors_module = b.createModule(.{
+        .root_source_file = b.path("fuzz/gsa1_vectors_test.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+    });
+    vectors_module.addOptions("build_options", options);
+    vectors_module.addImport("streams", streams);
+    const run_vectors = b.addRunArtifact(b.addTest(.{ .root_module = vectors_module }));
+    run_vectors.has_side_effects = true;
+    run_vectors.setCwd(b.path("."));
     const run_tests = b.addRunArtifact(tests);
     // Always run, so every `zig build test` prints its "N/M tests passed" count.
     run_tests.has_side_effects = true;
     run_tests.setCwd(b.path("."));
     const test_step = b.step("test", "Run the unit tests");
     test_step.dependOn(&run_tests.step);
+    test_step.dependOn(&run_vectors.step);
     const supervise_tests = b.addRunArtifact(b.addTest(.{ .root_module = b.createModule(.{
         .root_source_file = b.path("src/supervise_tests.zig"),
         .target = target,
@@ -96,7 +114,7 @@ pub fn build(b: *std.Build) void {
     supervise_tests.has_side_effects = true;
     test_step.dependOn(&supervise_tests.step);
 
-    // The parsers' fuzzers (src/fuzz.zig): a bounded, quiet, deterministic run inside
+    // The parsers' fuzzers (fuzz/fuzz.zig): a bounded, quiet, deterministic run inside
     // `zig build test`; `zig build fuzz` runs longer (-Dfuzz-iterations, default 1000000)
     // and prints what each target did.
     const fuzz_iterations = b.option(u64, "fuzz-iterations", "Mutations per fuzz target");
@@ -122,12 +140,13 @@ pub fn build(b: *std.Build) void {
         fuzz_options.addOption([]const u8, "corpus_path", "../tests/fuzz_native/corpus");
         fuzz_options.addOptionPath("vectors_path", b.path("../tests/handshake/gsa1_vectors.json"));
         const fuzz_module = b.createModule(.{
-            .root_source_file = b.path("src/fuzz.zig"),
+            .root_source_file = b.path("fuzz/fuzz.zig"),
             .target = target,
             .optimize = optimize,
             .link_libc = true,
         });
         fuzz_module.addOptions("fuzz_options", fuzz_options);
+        fuzz_module.addImport("streams", streams);
         // Only the fuzz files' tests: the unit tests of the files they import run above.
         const filters: []const []const u8 = &.{fuzz_run.filter orelse "fuzz"};
         const run_fuzz = b.addRunArtifact(b.addTest(.{ .root_module = fuzz_module, .filters = filters }));

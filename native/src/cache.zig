@@ -59,7 +59,7 @@ pub const Runner = *const fn (*const names.TunnelId, *[answer.answer_bytes_max]u
 pub var runner: Runner = &run_binary;
 
 fn run_binary(tunnel: *const names.TunnelId, buffer: *[answer.answer_bytes_max]u8) lookup.Output {
-    const conf = &@import("conf.zig").global;
+    const conf = &@import("environment.zig").global;
     return lookup.run(tunnel, conf.bin_path(), conf.lookup_timeout_ms, buffer);
 }
 
@@ -116,7 +116,7 @@ pub fn get(id: *const names.TunnelId, out: *answer.Answer, wait_max_ms: u32) ?Pr
 /// least a second), doubled for each failure before it, capped.
 pub fn failure_backoff_ms(failures: u8) u64 {
     assert(failures >= 1);
-    const timeout_ms: u64 = @import("conf.zig").global.lookup_timeout_ms;
+    const timeout_ms: u64 = @import("environment.zig").global.lookup_timeout_ms;
     const base_ms = @max(timeout_ms, 1000);
     const shift: u6 = @intCast(@min(failures - 1, 16));
     return @min(base_ms << shift, @max(base_ms, failure_backoff_max_ms));
@@ -339,7 +339,7 @@ test "peek serves the last good answer at once and refreshes a stale one in the 
 }
 
 test "failures in a row back off from the lookup timeout, doubling, capped" {
-    const timeout_ms: u64 = @import("conf.zig").global.lookup_timeout_ms;
+    const timeout_ms: u64 = @import("environment.zig").global.lookup_timeout_ms;
     try testing.expectEqual(@max(timeout_ms, 1000), failure_backoff_ms(1));
     try testing.expectEqual(2 * failure_backoff_ms(1), failure_backoff_ms(2));
     try testing.expect(failure_backoff_ms(255) <= @max(failure_backoff_max_ms, timeout_ms));

@@ -31,7 +31,7 @@ const names = @import("names.zig");
 const contact = @import("contact.zig");
 const answer = @import("answer.zig");
 const handshake = @import("handshake.zig");
-const conf = @import("conf.zig");
+const conf = @import("environment.zig");
 const route = @import("route.zig");
 const pool = @import("pool.zig");
 

@@ -253,7 +253,7 @@ fn read_answer(
     return .{ .failure = .timeout, .len = result.len };
 }
 
-const lookup_timeout_rounds_max = @import("conf.zig").lookup_timeout_max_ms / exit_check_ms + 1_000;
+const lookup_timeout_rounds_max = @import("environment.zig").lookup_timeout_max_ms / exit_check_ms + 1_000;
 
 const Taken = enum { more, end, failed };
 

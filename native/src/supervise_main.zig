@@ -2,7 +2,7 @@
 //! set-up calls this process answers (seccomp user notification, Linux 5.14+), so that
 //! programs the preload library cannot reach (static and Go binaries) go through the
 //! tunnel too. bin/globus-streams-launch runs it; it reads the same variables as the
-//! library (conf.zig).
+//! library (environment.zig).
 //!
 //!   globus-streams-supervise [--] COMMAND [ARG...]   run COMMAND supervised
 //!   globus-streams-supervise --check                 exit 0 when this machine can

@@ -5,14 +5,13 @@ test {
     _ = @import("names.zig");
     _ = @import("contact.zig");
     _ = @import("answer.zig");
-    _ = @import("conf.zig");
+    _ = @import("environment.zig");
     _ = @import("log.zig");
     _ = @import("fd_table.zig");
     _ = @import("pool.zig");
     _ = @import("wakes.zig");
     _ = @import("pending.zig");
     _ = @import("gsa1.zig");
-    _ = @import("gsa1_vectors_test.zig");
     _ = @import("handshake.zig");
     _ = @import("cache.zig");
     _ = @import("lookup.zig");

@@ -97,7 +97,7 @@ export function refreshConf(
 /** Seconds a stale contact is answered for when the service cannot say a newer one. */
 export const STALE_FALLBACK_TTL_SECONDS = 5;
 
-/** The library's default and largest GLOBUS_STREAMS_LOOKUP_TIMEOUT, in ms (native/src/conf.zig). */
+/** The library's default and largest GLOBUS_STREAMS_LOOKUP_TIMEOUT, in ms (native/src/environment.zig). */
 const LIBRARY_LOOKUP_TIMEOUT_MS = 15_000;
 const LIBRARY_LOOKUP_TIMEOUT_MAX_MS = 600_000;
 

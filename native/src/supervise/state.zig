@@ -1,9 +1,9 @@
 //! What every part of the supervisor reads: the notification listener, the launcher's
-//! configuration (the same variables the preload library reads, conf.zig) and the
+//! configuration (the same variables the preload library reads, environment.zig) and the
 //! listener contact the launcher found before the program started.
 
 const std = @import("std");
-const conf = @import("../conf.zig");
+const conf = @import("../environment.zig");
 const contact = @import("../contact.zig");
 
 /// The seccomp notification descriptor.

@@ -2,8 +2,9 @@
 //! reads (made by an independent Python generator). The path comes from build.zig.
 
 const std = @import("std");
-const gsa1 = @import("gsa1.zig");
-const names = @import("names.zig");
+const streams = @import("streams");
+const gsa1 = streams.gsa1;
+const names = streams.names;
 const build_options = @import("build_options");
 const testing = std.testing;
 

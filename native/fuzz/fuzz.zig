@@ -1,4 +1,4 @@
-//! Fuzzing of the library's parsers (fuzz_targets.zig says what each checks). Two ways:
+//! Fuzzing of the library's parsers (targets.zig says what each checks). Two ways:
 //!
 //!   zig build test                      a bounded, deterministic run (every target, the
 //!                                       corpus, then -Dfuzz-iterations mutations,
@@ -19,8 +19,8 @@
 
 const std = @import("std");
 const options = @import("fuzz_options");
-const fuzz_targets = @import("fuzz_targets.zig");
-const mutate = @import("fuzz_mutate.zig");
+const fuzz_targets = @import("targets.zig");
+const mutate = @import("mutate.zig");
 const Target = fuzz_targets.Target;
 const testing = std.testing;
 

@@ -10,21 +10,22 @@
 //!   contact      contact strings, ports and addresses: round trips through text and
 //!                sockaddr, parse_port against a reference
 //!   names        tunnel ids, globus.<id> names, the host list
-//!   environment  the GLOBUS_STREAMS_* variables (conf.zig) and GLOBUS_STREAMS_DEBUG
+//!   environment  the GLOBUS_STREAMS_* variables (environment.zig) and GLOBUS_STREAMS_DEBUG
 //!
 //! Each check returns an outcome signature (which branch of the parser the input took),
 //! so the loop can tell an input that reaches something new.
 
 const std = @import("std");
 const assert = std.debug.assert;
-const gsa1 = @import("gsa1.zig");
-const handshake = @import("handshake.zig");
-const answer = @import("answer.zig");
-const contact = @import("contact.zig");
-const names = @import("names.zig");
-const conf = @import("conf.zig");
-const log = @import("log.zig");
-const sys = @import("sys.zig");
+const streams = @import("streams");
+const gsa1 = streams.gsa1;
+const handshake = streams.handshake;
+const answer = streams.answer;
+const contact = streams.contact;
+const names = streams.names;
+const conf = streams.environment;
+const log = streams.log;
+const sys = streams.sys;
 
 pub const Error = error{PropertyViolated} || std.mem.Allocator.Error;
 
