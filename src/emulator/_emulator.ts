@@ -79,7 +79,7 @@ export interface Emulator {
   /** Transfer base URL (GLOBUS_SDK_SERVICE_URL_TRANSFER). */
   readonly transferUrl: string;
   /** The gcs_manager_url of an endpoint: https://host:port. */
-  gcsManagerUrl(endpointId: string): string;
+  gcsManagerUrl(endpointId: string, host?: string): string;
   /** The CA file (and its PEM) that GCS managers' certificate is trusted with. */
   readonly gcsCaFile: string;
   readonly gcsCaPem: string;
@@ -138,7 +138,7 @@ export async function startEmulator(
     await tunnels.close();
     throw error;
   }
-  const gcsManagerUrl = (endpointId: string) => gcsServers.urls.get(endpointId) ?? "";
+  const gcsManagerUrl = (endpointId: string, host?: string) => gcsServers.urlFor(endpointId, host);
   const transferContext = { config, auth, tunnels, gcsManagerUrl };
 
   const handler = (request: Request): Promise<Response> => {

@@ -11,17 +11,32 @@ import { EmulatorError } from "./_error.ts";
 export interface GcsServers {
   /** gcs_manager_url of each endpoint: https://host:port, no path. */
   urls: Map<string, string>;
+  /**
+   * The gcs_manager_url for a client that reached the emulator at host: on a wildcard
+   * listen address the managers answer on every address, and the client gets the one it
+   * used (a client in another network namespace cannot use 0.0.0.0).
+   */
+  urlFor(endpointId: string, host?: string): string;
   /** The CA file that makes the certificate trusted, and its PEM text. */
   caFile: string;
   caPem: string;
   close(): Promise<void>;
 }
 
+function isWildcard(hostname: string): boolean {
+  return hostname === "0.0.0.0" || hostname === "::" || hostname === "";
+}
+
 /** The names and addresses the certificate must cover for a listen address. */
 function certificateHosts(hostname: string): string[] {
   const hosts = ["localhost", "127.0.0.1", "::1"];
-  if (!hosts.includes(hostname) && (isIP(hostname) || /^[A-Za-z0-9.-]+$/.test(hostname))) {
-    hosts.push(hostname);
+  const wanted = isWildcard(hostname)
+    ? Deno.networkInterfaces().map((face) => face.address.replace(/%.*$/, ""))
+    : [hostname];
+  for (const host of wanted) {
+    if (!hosts.includes(host) && (isIP(host) || /^[A-Za-z0-9.-]+$/.test(host))) {
+      hosts.push(host);
+    }
   }
   return hosts;
 }
@@ -65,5 +80,12 @@ export async function startGcsServers(
       }`,
     );
   }
-  return { urls, caFile, caPem: tls.caPem, close };
+  const urlFor = (endpointId: string, host?: string) => {
+    const url = urls.get(endpointId);
+    if (url === undefined) return "";
+    if (!isWildcard(hostname) || host === undefined || host === "") return url;
+    const port = Number(new URL(url).port);
+    return `https://${formatContact({ host: host.replace(/^\[|\]$/g, ""), port })}`;
+  };
+  return { urls, urlFor, caFile, caPem: tls.caPem, close };
 }

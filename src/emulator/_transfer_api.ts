@@ -187,7 +187,8 @@ export interface TransferContext {
   auth: AuthBook;
   tunnels: TunnelBook;
   /** The https://host:port of an endpoint's GCS manager. */
-  gcsManagerUrl(endpointId: string): string;
+  /** An endpoint's GCS manager, as reached by a client that reached Transfer at host. */
+  gcsManagerUrl(endpointId: string, host: string): string;
 }
 
 /** Routes one request below the Transfer base URL. */
@@ -211,7 +212,7 @@ export async function handleTransfer(
   const me = checked.identity;
   const parts = path.split("/");
   const method = request.method;
-  if (legacy) return endpointDocument(context, parts, method);
+  if (legacy) return endpointDocument(context, parts, method, url.hostname);
   if (parts[0] !== "v2") return jsonApiError(404, "NotFound", `No resource at "/${path}"`);
   if (parts[1] === "tunnels") return await tunnels(context, me, request, parts.slice(2), url);
   if (parts[1] === "stream_access_points" && parts.length <= 3) {
@@ -230,6 +231,7 @@ function endpointDocument(
   context: TransferContext,
   parts: string[],
   method: string,
+  host: string,
 ): Response {
   const resource = "/" + parts.slice(1).join("/");
   if (parts[1] !== "endpoint" || parts.length !== 3) {
@@ -247,7 +249,7 @@ function endpointDocument(
     id: endpoint.id,
     display_name: endpoint.displayName,
     entity_type: "GCSv5_endpoint",
-    gcs_manager_url: context.gcsManagerUrl(endpoint.id),
+    gcs_manager_url: context.gcsManagerUrl(endpoint.id, host),
     owner_id: endpoint.admins[0] ?? null,
     non_functional: true,
     public: true,

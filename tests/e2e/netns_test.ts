@@ -207,6 +207,8 @@ Deno.test({
       "emulator",
       "--listen",
       `0.0.0.0:${apiPort}`,
+      // The services must be reached from the other namespaces: meant, so said.
+      "--allow-remote",
       "--config",
       `${root}/emulator.toml`,
       "--env-file",
@@ -258,6 +260,15 @@ Deno.test({
       tunnelId,
     ]);
     const initiated = await cli("initiator", ["environment", "initialize", tunnelId]);
+    // Both gateways require LAN secrets: each side got one from its GCS manager (over
+    // TLS, reached at the address the side reaches Transfer at), else the legs are plain.
+    for (const side of ["initiator", "listener"]) {
+      assert.match(
+        await Deno.readTextFile(`${root}/${side}/streams/${tunnelId}.conf`),
+        /^lankey=/m,
+        `${side}: no LAN secret in its conf`,
+      );
+    }
     const contact = /^Your contact string is: (globus\.[0-9a-f-]{36}:\d+)$/m.exec(initiated)?.[1];
     assert.ok(contact, initiated);
     assert.match(

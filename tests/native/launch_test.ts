@@ -55,7 +55,7 @@ Deno.test("the launcher rejects bad usage with exit 2 and one reason", async () 
   assert.equal(help.code, 0);
   assert.match(
     help.stdout,
-    /^usage: globus-streams-launch \[-p PORT\]\.\.\. \[--all\] \[--host NAME\]\.\.\. \[--no-check\] TUNNEL_ID COMMAND/,
+    /^usage: globus-streams-launch \[-p PORT\]\.\.\. \[--all\] \[--host NAME\]\.\.\. \[--engine E\] \[--no-check\]\n +TUNNEL_ID COMMAND/,
   );
   assert.match(help.stdout, /--no-check/);
   assert.match(help.stdout, /GLOBUS_STREAMS_LISTENER_CONTACT/);

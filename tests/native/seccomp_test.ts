@@ -458,7 +458,15 @@ Deno.test({
         const answer = await writeAnswer(dir, answerFor(ap.port));
         const env = { GLOBUS_STREAMS_BIN: fakeBin, GLOBUS_STREAMS_DEBUG: "1", FAKE_ANSWER: answer };
         const url = `http://${name}:4001/`;
-        const result = await run(launcher, ["--engine", "seccomp", tunnelId, client, url], { env });
+        // The fake binary answers only the library's lookup: no launcher check.
+        const result = await run(launcher, [
+          "--no-check",
+          "--engine",
+          "seccomp",
+          tunnelId,
+          client,
+          url,
+        ], { env });
         assert.equal(result.code, 0, result.stdout + result.stderr);
         assert.equal(result.stdout, `body ${tunnelReply}`);
         assert.deepEqual(ap.results, ["accepted"]);
@@ -663,12 +671,14 @@ Deno.test("the launcher picks seccomp for a static client, and --engine seccomp 
     await withTemp(async (dir) => {
       const answer = await writeAnswer(dir, answerFor(ap.port));
       const env = { GLOBUS_STREAMS_BIN: fakeBin, GLOBUS_STREAMS_DEBUG: "1", FAKE_ANSWER: answer };
-      const result = await run(launcher, [tunnelId, client, name, "4001"], { env });
+      // The fake binary answers only the library's lookup: no launcher check.
+      const result = await run(launcher, ["--no-check", tunnelId, client, name, "4001"], { env });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, new RegExp(`^body ${tunnelReply}`, "m"));
       assert.match(result.stderr, /^\[init\] supervising /m);
       // python3 goes through glibc, which the seccomp engine serves as well.
       const python = await run(launcher, [
+        "--no-check",
         "--engine",
         "seccomp",
         tunnelId,
