@@ -5,13 +5,13 @@ import { type Command, CommandError, formatOf, formatOption, UsageError } from "
 import {
   clientCredentials,
   finishLogin,
-  isUuid,
   logout,
   startLogin,
   storedGcsEndpoints,
   tokensPath,
   whoAmI,
 } from "../globus/mod.ts";
+import { isUuid } from "../uuid/mod.ts";
 
 const AUTH_EXIT = 4;
 const RULE = "-".repeat(60);

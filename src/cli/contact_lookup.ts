@@ -18,9 +18,10 @@ import {
   ConfStore,
   type ConfValues,
   freshFor,
-  isUuid,
   withValues,
 } from "../conf/mod.ts";
+import { oneLine } from "../quote/mod.ts";
+import { isUuid } from "../uuid/mod.ts";
 import { formatContact } from "../contact/mod.ts";
 import type { GlobusApiError, Tunnel } from "../globus/mod.ts";
 
@@ -163,7 +164,7 @@ export async function currentConf(
       const late = error instanceof DeadlineMarker;
       const reason = late
         ? `the service did not answer within ${Math.round(options.deadlineMs! / 100) / 10} s`
-        : (error as Error).message.replace(/\s*\n\s*/g, " ");
+        : oneLine(error);
       if (late && stored.values.connectorContactString === undefined) {
         throw new CommandError(`Cannot refresh tunnel ${tunnelId}: ${reason}`, {
           exitCode: ExitCode.unreachable,

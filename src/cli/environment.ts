@@ -20,16 +20,13 @@ import {
 } from "../conf/mod.ts";
 import { CONTACT_HINT, isIpAddress, parseContact } from "../contact/mod.ts";
 import type { LanSecret, Tunnel } from "../globus/mod.ts";
+import { oneLine } from "../quote/mod.ts";
 import { missingConf, readConf, refreshConf, tunnelIdArg, tunnelValues } from "./contact_lookup.ts";
 
 const defaultTtlSeconds = 10;
 const defaultWaitSeconds = 600;
 const pollMs = 1000;
 const progressEveryMs = 5000;
-
-function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ");
-}
 
 function wholeSeconds(text: string | undefined, option: string, fallback: number): number {
   if (text === undefined) return fallback;

@@ -14,6 +14,7 @@ import type { CliDeps } from "./_deps.ts";
 import { type Command, commandHelp, parseCommandArgs } from "./_command.ts";
 import { VERSION } from "../version.ts";
 import { COMMIT } from "../commit.ts";
+import { oneLine } from "../quote/mod.ts";
 
 export type { CliDeps, CliIo } from "./_deps.ts";
 export type { Command } from "./_command.ts";
@@ -231,17 +232,17 @@ export function reportError(error: unknown, commandName: string, deps: CliDeps):
     say(`Unexpected failure: ${String(error)}`);
     return ExitCode.failure;
   }
-  const oneLine = error.message.replace(/\s*\n\s*/g, " ");
+  const message = oneLine(error);
   if (debug && error.stack) deps.io.stderr(error.stack + "\n");
   switch (error.name) {
     case "UsageError":
-      say(`${oneLine} (see 'globus-streams ${commandName} --help')`);
+      say(`${message} (see 'globus-streams ${commandName} --help')`);
       return ExitCode.usage;
     case "ConfError":
-      say(oneLine);
+      say(message);
       return ExitCode.conf;
     case "GlobusApiError": {
-      say(oneLine);
+      say(message);
       const kind = (error as { kind?: string }).kind;
       if (kind === "auth") return ExitCode.auth;
       if (kind === "network") return ExitCode.unreachable;
@@ -251,15 +252,15 @@ export function reportError(error: unknown, commandName: string, deps: CliDeps):
       say("Interrupted");
       return ExitCode.interrupted;
     case "CommandError":
-      say(oneLine);
+      say(message);
       return (error as { exitCode?: number }).exitCode ?? ExitCode.failure;
     case "XioError":
     case "EmulatorError":
-      say(oneLine);
+      say(message);
       return ExitCode.failure;
     default:
       say(
-        `Unexpected failure: ${oneLine}${debug ? "" : " (set GLOBUS_STREAMS_DEBUG=1 for details)"}`,
+        `Unexpected failure: ${message}${debug ? "" : " (set GLOBUS_STREAMS_DEBUG=1 for details)"}`,
       );
       return ExitCode.failure;
   }

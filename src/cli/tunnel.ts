@@ -6,11 +6,11 @@ import { type Command, formatOf, formatOption, type ParsedArgs, UsageError } fro
 import {
   type AccessPoint,
   GlobusApiError,
-  isUuid,
   TransferClient,
   type Tunnel,
   type TunnelEvent,
 } from "../globus/mod.ts";
+import { isUuid } from "../uuid/mod.ts";
 import { CONTACT_HINT, formatContact, parseContact } from "../contact/mod.ts";
 
 const FORMATS = ["text", "json"] as const;
