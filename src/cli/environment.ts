@@ -1,31 +1,21 @@
 // The `environment` commands: write, refresh, list, show and remove the conf files
 // that tell the preload library and the helpers how to reach a tunnel.
-import {
-  type Command,
-  CommandError,
-  formatOf,
-  formatOption,
-  type ParsedArgs,
-  UsageError,
-} from "./_command.ts";
+import { type Command, formatOf, formatOption, type ParsedArgs, UsageError } from "./_command.ts";
 import type { CliDeps } from "./_deps.ts";
-import {
-  type Conf,
-  ConfError,
-  ConfStore,
-  type ConfValues,
-  formatConf,
-  freshFor,
-  type Side,
-} from "../conf/mod.ts";
+import { type Conf, ConfError, ConfStore, formatConf, freshFor, type Side } from "../conf/mod.ts";
 import { CONTACT_HINT, isIpAddress, parseContact } from "../contact/mod.ts";
-import type { LanSecret, Tunnel } from "../globus/mod.ts";
+import {
+  DEFAULT_CONTACT_TTL_SECONDS,
+  DEFAULT_WAIT_SECONDS,
+  initializeEnvironment,
+  missingConf,
+  readConf,
+  refreshConf,
+} from "../environment/mod.ts";
+import type { Tunnel } from "../globus/mod.ts";
 import { oneLine } from "../quote/mod.ts";
-import { missingConf, readConf, refreshConf, tunnelIdArg, tunnelValues } from "./contact_lookup.ts";
+import { tunnelIdArg } from "./contact_lookup.ts";
 
-const defaultTtlSeconds = 10;
-const defaultWaitSeconds = 600;
-const pollMs = 1000;
 const progressEveryMs = 5000;
 
 function wholeSeconds(text: string | undefined, option: string, fallback: number): number {
@@ -36,49 +26,10 @@ function wholeSeconds(text: string | undefined, option: string, fallback: number
   return Number(text);
 }
 
-function abortError(): Error {
-  const error = new Error("Interrupted");
-  error.name = "AbortError";
-  return error;
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError());
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError());
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function randomFakePort(): number {
-  const [value] = crypto.getRandomValues(new Uint32Array(1));
-  return 1000 + (value % 4001);
-}
-
 function timeText(unixSeconds: number | undefined): string {
   if (unixSeconds === undefined) return "unknown";
   return new Date(unixSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
-
-async function globusClients(deps: CliDeps) {
-  const globus = await import("../globus/mod.ts");
-  const options = { env: deps.env, fetch: deps.fetch, now: deps.now };
-  const authorizer = new globus.Authorizer(options);
-  return {
-    globus,
-    authorizer,
-    transfer: new globus.TransferClient({ ...options, authorizer }),
-    options,
-  };
-}
-type Clients = Awaited<ReturnType<typeof globusClients>>;
 
 /** Checks a listener contact: HOST:PORT where HOST is an IP address. */
 function listenerContact(text: string): { host: string; port: number } {
@@ -93,172 +44,90 @@ function listenerContact(text: string): { host: string; port: number } {
   return contact;
 }
 
-/** Polls until the tunnel is ACTIVE, showing progress on stderr. */
-async function waitUntilActive(
-  clients: Clients,
-  first: Tunnel,
-  deps: CliDeps,
-  timeoutSeconds: number,
-): Promise<Tunnel> {
-  const started = deps.now();
+/**
+ * Progress while waiting for ACTIVE, on stderr: one line redrawn in place on a terminal,
+ * else a line every few seconds. end() clears or finishes the drawn line.
+ */
+function waitProgress(deps: CliDeps) {
   const { io } = deps;
-  const signal = deps.signal;
-  let tunnel = first;
   let lastLineAt = -Infinity;
   let drawn = false;
-  while (tunnel.state !== "ACTIVE") {
-    if (tunnel.state === "STOPPING" || tunnel.state === "STOPPED") {
-      if (drawn && io.stderrIsTerminal) io.stderr("\n");
-      throw new CommandError(
-        `Tunnel ${tunnel.id} is not ACTIVE: state ${tunnel.state}, it will not start again ` +
-          `(create a new one with 'globus-streams tunnel create')`,
-      );
-    }
-    const elapsed = deps.now() - started;
-    if (elapsed >= timeoutSeconds * 1000) {
-      if (drawn && io.stderrIsTerminal) io.stderr("\n");
-      throw new CommandError(
-        `Timed out after ${timeoutSeconds} s waiting for tunnel ${tunnel.id} to become ACTIVE: ` +
-          `state ${tunnel.state} (is the listening side initialized?)`,
-      );
-    }
-    const line = `Waiting for tunnel ${tunnel.id} to become ACTIVE: state ${tunnel.state}, ` +
-      `${Math.floor(elapsed / 1000)} s`;
-    if (io.stderrIsTerminal) {
-      io.stderr(`\r\x1b[2K${line}`);
-      drawn = true;
-    } else if (elapsed - lastLineAt >= progressEveryMs) {
-      io.stderr(line + "\n");
-      lastLineAt = elapsed;
-    }
-    await pause(pollMs, signal);
-    tunnel = await clients.transfer.getTunnel(tunnel.id);
-  }
-  if (drawn) io.stderr("\r\x1b[2K");
-  return tunnel;
-}
-
-/** Creates a LAN secret, or warns and returns undefined when the service refuses. */
-async function createSecret(
-  clients: Clients,
-  request: { endpointId: string; tunnelId: string; accessPointId: string },
-  deps: CliDeps,
-): Promise<LanSecret | undefined> {
-  try {
-    const url = await clients.transfer.gcsManagerUrl(request.endpointId);
-    const gcs = new clients.globus.GcsClient(url, request.endpointId, {
-      ...clients.options,
-      authorizer: clients.authorizer,
-    });
-    return await gcs.createLanSecret({
-      tunnelId: request.tunnelId,
-      streamAccessPointId: request.accessPointId,
-    });
-  } catch (error) {
-    if (!(error instanceof Error) || error.name !== "GlobusApiError") throw error;
-    deps.io.stderr(
-      `globus-streams: warning: The LAN connection for this tunnel is not secured: ` +
-        `${oneLine(error)}\n`,
-    );
-    return undefined;
-  }
-}
-
-/** An existing conf, or undefined; with force an unreadable one counts as absent. */
-async function existingConf(
-  store: ConfStore,
-  tunnelId: string,
-  force: boolean,
-): Promise<Conf | undefined> {
-  try {
-    return await store.read(tunnelId);
-  } catch (error) {
-    if (force && error instanceof ConfError && error.path === store.path(tunnelId)) {
-      return undefined;
-    }
-    throw error;
-  }
-}
-
-function alreadyInitialized(store: ConfStore, tunnelId: string): ConfError {
-  return new ConfError(
-    `Conf file "${store.path(tunnelId)}" already exists: run 'globus-streams environment ` +
-      `update ${tunnelId}' to refresh it, or pass --force to replace it`,
-    { path: store.path(tunnelId) },
-  );
+  return {
+    waiting(tunnel: Tunnel, elapsedMs: number): void {
+      const line = `Waiting for tunnel ${tunnel.id} to become ACTIVE: state ${tunnel.state}, ` +
+        `${Math.floor(elapsedMs / 1000)} s`;
+      if (io.stderrIsTerminal) {
+        io.stderr(`\r\x1b[2K${line}`);
+        drawn = true;
+      } else if (elapsedMs - lastLineAt >= progressEveryMs) {
+        io.stderr(line + "\n");
+        lastLineAt = elapsedMs;
+      }
+    },
+    end(ok: boolean): void {
+      if (drawn) io.stderr(ok ? "\r\x1b[2K" : "\n");
+      drawn = false;
+    },
+  };
 }
 
 async function initialize(args: ParsedArgs, deps: CliDeps): Promise<number> {
   const format = formatOf(args, ["text", "json"] as const);
   const tunnelId = tunnelIdArg(args);
-  const endpointArg = args.positionals[1] === undefined
+  const endpointId = args.positionals[1] === undefined
     ? undefined
     : tunnelIdArg(args, 1, "endpoint id");
   const contactText = args.values["listener-contact-string"] as string | undefined;
   const contact = contactText === undefined ? undefined : listenerContact(contactText);
   const side: Side = contact || args.values.listener ? "listening" : "initiating";
-  const ttl = wholeSeconds(
+  const contactTtlSeconds = wholeSeconds(
     args.values["cs-ttl"] as string | undefined,
     "cs-ttl",
-    defaultTtlSeconds,
+    DEFAULT_CONTACT_TTL_SECONDS,
   );
   const waitSeconds = wholeSeconds(
     args.values["wait-timeout"] as string | undefined,
     "wait-timeout",
-    defaultWaitSeconds,
+    DEFAULT_WAIT_SECONDS,
   );
-  const force = Boolean(args.values.force);
-  const store = ConfStore.fromEnv(deps.env);
-  await store.ensureDir();
-  const previous = await existingConf(store, tunnelId, force);
-  if (previous && !force) throw alreadyInitialized(store, tunnelId);
   const text = format === "text";
-  if (text) deps.io.stdout(`Initializing the environment for tunnel: ${tunnelId}\n`);
-
-  const clients = await globusClients(deps);
-  let tunnel = await clients.transfer.getTunnel(tunnelId);
-  if (contact) {
-    tunnel = await clients.transfer.updateTunnel(tunnelId, {
-      listenerIpAddress: contact.host,
-      listenerPort: contact.port,
+  const progress = waitProgress(deps);
+  let done;
+  try {
+    done = await initializeEnvironment({
+      tunnelId,
+      endpointId,
+      listenerContact: contact,
+      side,
+      contactTtlSeconds,
+      wait: Boolean(args.values.wait),
+      waitSeconds,
+      force: Boolean(args.values.force),
+    }, {
+      env: deps.env,
+      now: deps.now,
+      fetch: deps.fetch,
+      signal: deps.signal,
+      events: {
+        started: () => {
+          if (text) deps.io.stdout(`Initializing the environment for tunnel: ${tunnelId}\n`);
+        },
+        waiting: progress.waiting,
+        unsecured: (reason) => {
+          progress.end(true);
+          deps.io.stderr(
+            `globus-streams: warning: The LAN connection for this tunnel is not secured: ` +
+              `${reason}\n`,
+          );
+        },
+      },
     });
+  } catch (error) {
+    progress.end(false);
+    throw error;
   }
-  if (side === "initiating" && tunnel.state !== "ACTIVE") {
-    if (!args.values.wait) {
-      throw new CommandError(
-        `Tunnel ${tunnelId} is not ACTIVE: state ${tunnel.state} ` +
-          `(start the listening side first or pass --wait)`,
-      );
-    }
-    tunnel = await waitUntilActive(clients, tunnel, deps, waitSeconds);
-  }
-  const accessPointId = side === "listening"
-    ? tunnel.listenerAccessPointId
-    : tunnel.initiatorAccessPointId;
-  const endpointId = endpointArg ??
-    (await clients.transfer.getAccessPoint(accessPointId)).hostEndpointId;
-  const secret = await createSecret(clients, { endpointId, tunnelId, accessPointId }, deps);
-
-  const values: ConfValues = {
-    lankey: secret?.secret,
-    lankeyId: secret?.id,
-    updateTime: 0,
-    connectorContactStringTtl: ttl,
-    endpointId,
-    fakePort: previous?.values.fakePort ?? randomFakePort(),
-    ...tunnelValues(tunnel, deps.now()),
-    tunnelId,
-    side,
-  };
-  await store.withLock(tunnelId, async () => {
-    // Someone may have initialized it meanwhile; re-check under the lock.
-    if (!force && await existingConf(store, tunnelId, false)) {
-      throw alreadyInitialized(store, tunnelId);
-    }
-    await store.write(tunnelId, { values, lines: previous?.lines ?? [] });
-  });
-
-  const contactString = side === "initiating" ? `globus.${tunnelId}:${values.fakePort}` : null;
+  progress.end(true);
+  const { store, values, contactString } = done;
   if (text) {
     deps.io.stdout(
       `The environment is initialized for use with tunnel ${tunnelId}\n` +
@@ -276,8 +145,8 @@ async function initialize(args: ParsedArgs, deps: CliDeps): Promise<number> {
           contact_string: contactString,
           connector_contact_string: values.connectorContactString ?? null,
           listener_contact_string: values.listenerContactString ?? null,
-          endpoint_id: endpointId,
-          secured: secret !== undefined,
+          endpoint_id: values.endpointId,
+          secured: done.secured,
         },
         null,
         2,
@@ -314,14 +183,14 @@ export const initializeCommand: Command = {
     "cs-ttl": {
       type: "string",
       value: "SECONDS",
-      help: `how long a looked-up contact stays fresh (default ${defaultTtlSeconds})`,
+      help: `how long a looked-up contact stays fresh (default ${DEFAULT_CONTACT_TTL_SECONDS})`,
     },
     force: { type: "boolean", help: "replace an existing conf file (keeps its fake port)" },
     wait: { type: "boolean", help: "initiating side: wait until the tunnel is ACTIVE" },
     "wait-timeout": {
       type: "string",
       value: "SECONDS",
-      help: `give up waiting after this long (default ${defaultWaitSeconds})`,
+      help: `give up waiting after this long (default ${DEFAULT_WAIT_SECONDS})`,
     },
     format: formatOption(["text", "json"]),
   },

@@ -1,7 +1,7 @@
 // `connect`, `forward`, `expose`: the helpers for programs that cannot be preloaded.
-// This file reads the conf files (the initiating side's contact and secret, refreshed
-// when stale as contact-lookup does; the listening side's secret) and prints; the
-// streams themselves are src/helpers' job.
+// This file parses and prints; the conf files are read by src/environment's rules (the
+// initiating side's contact and secret, refreshed when stale as contact-lookup does; the
+// listening side's secret), and the streams themselves are src/helpers' job.
 import {
   type Command,
   CommandError,
@@ -12,7 +12,8 @@ import {
 } from "./_command.ts";
 import type { CliDeps } from "./_deps.ts";
 import { ExitCode } from "./mod.ts";
-import { type Conf, ConfError, ConfStore, type Side } from "../conf/mod.ts";
+import { ConfStore } from "../conf/mod.ts";
+import { initiatingTarget, readSideConf } from "../environment/mod.ts";
 import { CONTACT_HINT, parseContact } from "../contact/mod.ts";
 import { handshakeTimeoutMs } from "../xio/mod.ts";
 import {
@@ -23,48 +24,26 @@ import {
   type TargetLookup,
   type Totals,
 } from "../helpers/mod.ts";
-import { currentConf, readConf, tunnelIdArg } from "./contact_lookup.ts";
+import { tunnelIdArg } from "./contact_lookup.ts";
 import { allowRemoteOption, checkListenAddress } from "./_listen.ts";
 
 const formats = ["plain", "json"] as const;
 
-/** A conf file written for the other end of the tunnel is a conf problem, said plainly. */
-function checkSide(store: ConfStore, conf: Conf, tunnelId: string, want: Side): void {
-  const side = conf.values.side;
-  if (side === undefined || side === want) return;
-  const runs = want === "initiating"
-    ? "connect and forward run on the initiating side (expose on the listening side)"
-    : "expose runs on the listening side (connect and forward on the initiating side)";
-  throw new ConfError(
-    `Cannot use the conf file of tunnel ${tunnelId} in ${store.dir}: it is for the ${side} side: ${runs}`,
-    { path: store.path(tunnelId) },
-  );
-}
-
 /**
- * The initiating side's target, read for every new stream: the stored contact while it
- * is fresh, else refreshed from Transfer, else (the service cannot answer) the stored
- * one, with one warning; the same rule as contact-lookup (currentConf).
+ * The initiating side's target, read for every new stream by src/environment's rule
+ * (the stored contact while fresh, else refreshed, else the stored one), warning once
+ * when it falls back to the stored contact.
  */
 function initiatingLookup(tunnelId: string, deps: CliDeps, warn: (line: string) => void) {
   const store = ConfStore.fromEnv(deps.env);
   let warned = false;
   const lookup: TargetLookup = async () => {
-    const stored = await readConf(store, tunnelId);
-    checkSide(store, stored, tunnelId, "initiating");
-    const { conf, fallback } = await currentConf(store, tunnelId, stored, { deps });
+    const { target, fallback } = await initiatingTarget(store, tunnelId, deps);
     if (fallback !== undefined && !warned) {
       warned = true;
       warn(`cannot refresh the contact of tunnel ${tunnelId}, using the stored one: ${fallback}`);
     }
-    const { connectorContactString: contact, lankey, lankeyId } = conf.values;
-    if (contact === undefined) {
-      throw new CommandError(
-        `Tunnel ${tunnelId} has no connector contact yet: the service gave none ` +
-          `(is the tunnel ACTIVE? see 'globus-streams tunnel show ${tunnelId}')`,
-      );
-    }
-    return { tunnelId, contact, secret: lankey, secretId: lankeyId };
+    return target;
   };
   return lookup;
 }
@@ -224,8 +203,7 @@ Example (listening host; the service runs on 127.0.0.1:8080):
       throw new UsageError("Missing --to HOST:PORT: where to relay connections");
     }
     const store = ConfStore.fromEnv(deps.env);
-    const conf = await readConf(store, tunnelId);
-    checkSide(store, conf, tunnelId, "listening");
+    const conf = await readSideConf(store, tunnelId, "listening");
     const log = (line: string) => deps.io.stderr(`globus-streams: expose: ${line}\n`);
     const stored = conf.values.listenerContactString;
     const listen = contactOption(args, "listen") ?? stored;

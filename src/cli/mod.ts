@@ -254,6 +254,11 @@ export function reportError(error: unknown, commandName: string, deps: CliDeps):
     case "CommandError":
       say(message);
       return (error as { exitCode?: number }).exitCode ?? ExitCode.failure;
+    case "EnvironmentError":
+      say(message);
+      return (error as { kind?: string }).kind === "unreachable"
+        ? ExitCode.unreachable
+        : ExitCode.failure;
     case "XioError":
     case "EmulatorError":
       say(message);

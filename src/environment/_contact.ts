@@ -1,0 +1,200 @@
+// The one rule for a tunnel's contact: the stored one while it is fresh, else refreshed
+// from Transfer, else (the service cannot answer now) the stored one for a few seconds.
+// contact-lookup, connect and forward all ask here. The fresh path reads one conf file
+// and touches no network and no module beyond src/conf; the Globus client is imported
+// only when the stored contact is stale.
+import {
+  type Conf,
+  ConfStore,
+  type ConfValues,
+  freshFor,
+  type Side,
+  withValues,
+} from "../conf/mod.ts";
+import { formatContact } from "../contact/mod.ts";
+import type { GlobusApiError, Tunnel } from "../globus/mod.ts";
+import { oneLine } from "../quote/mod.ts";
+import { readConf, readSideConf } from "./_conf.ts";
+import type { ServiceDeps } from "./_deps.ts";
+import { EnvironmentError } from "./_error.ts";
+
+function contactOf(host: string | null, port: number | null): string | undefined {
+  if (host === null || host === "" || port === null) return undefined;
+  return formatContact({ host, port });
+}
+
+/** Unix seconds of an ISO 8601 time; a time without a zone is UTC, as Transfer means it. */
+export function isoSeconds(text: string): number {
+  const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text}Z`;
+  const ms = Date.parse(zoned.replace(/(\.\d{3})\d+/, "$1"));
+  if (Number.isNaN(ms)) {
+    throw new EnvironmentError("failure", `Cannot read the tunnel's created_time "${text}"`);
+  }
+  return Math.floor(ms / 1000);
+}
+
+/** The conf values a tunnel document determines: contacts, expiration, update time. */
+export function tunnelValues(tunnel: Tunnel, nowMs: number): Partial<ConfValues> {
+  return {
+    connectorContactString: contactOf(tunnel.initiatorIpAddress, tunnel.initiatorPort),
+    listenerContactString: contactOf(tunnel.listenerIpAddress, tunnel.listenerPort),
+    updateTime: Math.floor(nowMs / 1000),
+    // lifetime_mins is minutes: the expiration is created_time plus that many * 60 s.
+    tunnelExpirationTime: isoSeconds(tunnel.createdTime) + tunnel.lifetimeMins * 60,
+  };
+}
+
+/**
+ * Fetches the tunnel and rewrites its contacts, update time and expiration, keeping
+ * everything else (secret, fake port, unknown keys). Runs under the tunnel's lock and
+ * re-reads the file first, so with `onlyIfStale` concurrent callers fetch once.
+ */
+export function refreshConf(
+  store: ConfStore,
+  tunnelId: string,
+  options: { deps: ServiceDeps; onlyIfStale: boolean },
+): Promise<Conf> {
+  const { deps } = options;
+  return store.withLock(tunnelId, async () => {
+    const conf = await readConf(store, tunnelId);
+    if (options.onlyIfStale && freshFor(conf.values, deps.now()) > 0) return conf;
+    const { TransferClient } = await import("../globus/mod.ts");
+    const client = new TransferClient({ env: deps.env, fetch: deps.fetch, now: deps.now });
+    const tunnel = await client.getTunnel(tunnelId);
+    const next = withValues(conf, tunnelValues(tunnel, deps.now()));
+    await store.write(tunnelId, next);
+    return next;
+  });
+}
+
+/** Seconds a stale contact is answered for when the service cannot say a newer one. */
+export const STALE_FALLBACK_TTL_SECONDS = 5;
+
+/** The library's default and largest GLOBUS_STREAMS_LOOKUP_TIMEOUT, in ms (native/src/conf.zig). */
+const LIBRARY_LOOKUP_TIMEOUT_MS = 15_000;
+const LIBRARY_LOOKUP_TIMEOUT_MAX_MS = 600_000;
+
+/**
+ * Whether a failed refresh says only that the service cannot answer now (unreachable,
+ * too slow, failing, or asking us to slow down), so that the stored contact, valid a
+ * moment ago, is the best answer. A 404 (the tunnel is gone), refused credentials or a
+ * malformed answer say something definite and stay errors.
+ */
+export function serviceUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error) || error.name !== "GlobusApiError") return false;
+  const { kind, status } = error as GlobusApiError;
+  return kind === "network" || (kind === "api" && (status >= 500 || status === 429));
+}
+
+/** A conf to answer with now and for how many whole seconds. */
+export interface CurrentConf {
+  conf: Conf;
+  ttlSeconds: number;
+  /** Why the stored contact is used although stale; undefined when it is fresh. */
+  fallback?: string;
+}
+
+/** Thrown by withDeadline; never leaves this module. */
+class DeadlineMarker extends Error {}
+
+/** work, or a DeadlineMarker after ms; work goes on (the process exits soon after). */
+async function withDeadline<T>(work: Promise<T>, ms: number | undefined): Promise<T> {
+  if (ms === undefined) return await work;
+  work.catch(() => {}); // a late failure has no one to tell
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineMarker()), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The contact to use now, from the conf as read: the stored one while it is fresh;
+ * else refreshed from Transfer (once, under the conf lock); and when the service cannot
+ * answer (see serviceUnavailable) or not within deadlineMs, the stored one for
+ * STALE_FALLBACK_TTL_SECONDS, with the reason. Any other failure is thrown.
+ */
+export async function currentConf(
+  store: ConfStore,
+  tunnelId: string,
+  stored: Conf,
+  options: { deps: ServiceDeps; deadlineMs?: number },
+): Promise<CurrentConf> {
+  const { deps } = options;
+  let conf = stored;
+  if (freshFor(conf.values, deps.now()) <= 0) {
+    try {
+      conf = await withDeadline(
+        refreshConf(store, tunnelId, { deps, onlyIfStale: true }),
+        options.deadlineMs,
+      );
+    } catch (error) {
+      const late = error instanceof DeadlineMarker;
+      const reason = late
+        ? `the service did not answer within ${Math.round(options.deadlineMs! / 100) / 10} s`
+        : oneLine(error);
+      if (late && stored.values.connectorContactString === undefined) {
+        throw new EnvironmentError("unreachable", `Cannot refresh tunnel ${tunnelId}: ${reason}`);
+      }
+      if (stored.values.connectorContactString === undefined) throw error;
+      if (!late && !serviceUnavailable(error)) throw error;
+      return { conf: stored, ttlSeconds: STALE_FALLBACK_TTL_SECONDS, fallback: reason };
+    }
+  }
+  // Whole seconds the answer stays fresh; at least 1 so a caller can always cache it.
+  return { conf, ttlSeconds: Math.max(1, Math.floor(freshFor(conf.values, deps.now()))) };
+}
+
+/**
+ * How long contact-lookup may spend refreshing: two thirds of the library's lookup
+ * timeout (GLOBUS_STREAMS_LOOKUP_TIMEOUT, which the library's child inherits), so that
+ * the stale fallback reaches the library before it gives up on the child.
+ */
+export function refreshDeadlineMs(env: (name: string) => string | undefined): number {
+  const text = env("GLOBUS_STREAMS_LOOKUP_TIMEOUT")?.trim() ?? "";
+  const ms = /^\d{1,9}$/.test(text) && Number(text) >= 1 &&
+      Number(text) <= LIBRARY_LOOKUP_TIMEOUT_MAX_MS
+    ? Number(text)
+    : LIBRARY_LOOKUP_TIMEOUT_MS;
+  return Math.max(100, Math.floor(ms * 2 / 3));
+}
+
+/** The connector contact of a conf, or an EnvironmentError: the service gave none yet. */
+export function connectorContact(tunnelId: string, values: ConfValues): string {
+  const contact = values.connectorContactString;
+  if (contact !== undefined) return contact;
+  throw new EnvironmentError(
+    "failure",
+    `Tunnel ${tunnelId} has no connector contact yet: the service gave none ` +
+      `(is the tunnel ACTIVE? see 'globus-streams tunnel show ${tunnelId}')`,
+  );
+}
+
+/** Where a new stream into the tunnel goes (the helpers' TunnelTarget), and why stale. */
+export interface InitiatingTarget {
+  target: { tunnelId: string; contact: string; secret?: string; secretId?: string };
+  /** Why the stored contact is used although stale (see currentConf). */
+  fallback?: string;
+}
+
+/**
+ * The initiating side's target for a new stream, by the same rule as contact-lookup:
+ * the conf file must be the initiating side's, its contact fresh or refreshed or (the
+ * service cannot answer) the stored one.
+ */
+export async function initiatingTarget(
+  store: ConfStore,
+  tunnelId: string,
+  deps: ServiceDeps,
+): Promise<InitiatingTarget> {
+  const want: Side = "initiating";
+  const stored = await readSideConf(store, tunnelId, want);
+  const { conf, fallback } = await currentConf(store, tunnelId, stored, { deps });
+  const { lankey, lankeyId } = conf.values;
+  const contact = connectorContact(tunnelId, conf.values);
+  return { target: { tunnelId, contact, secret: lankey, secretId: lankeyId }, fallback };
+}
