@@ -3,9 +3,10 @@
 // `-F json` for the service's own JSON. Shared by the `tunnel` and `access-point`
 // commands.
 import type { CliDeps } from "./_deps.ts";
-import { formatOf, formatOption, UsageError } from "./_command.ts";
+import { formatOf, formatOption, type ParsedArgs, UsageError } from "./_command.ts";
 import { ExitCode } from "./_exit.ts";
 import { printJson } from "./_print.ts";
+import { uuidArg } from "./_values.ts";
 import { type AccessPoint, TransferClient, type Tunnel } from "../globus/mod.ts";
 import { CONTACT_HINT, formatContact, parseContact } from "../contact/mod.ts";
 
@@ -18,6 +19,22 @@ export const formatOpt = formatOption([...FORMATS]);
 /** The checked `-F` value. */
 export function formatArg(value: string | undefined): Format {
   return formatOf(value, FORMATS);
+}
+
+/**
+ * The interface of a command about one resource by id (`tunnel show`, `access-point
+ * show`, ...): usage, the -F option, one positional, parsed into { id, format }.
+ */
+export function byId(what = "tunnel id", usage = "[options] TUNNEL_ID") {
+  return {
+    usage,
+    options: { format: formatOpt },
+    positionals: { min: 1, max: 1 },
+    parse: (args: ParsedArgs<{ format: typeof formatOpt }>) => ({
+      id: uuidArg(args.positionals[0], what),
+      format: formatArg(args.values.format),
+    }),
+  };
 }
 
 export function transferClient(deps: CliDeps): TransferClient {

@@ -1,23 +1,10 @@
 // `access-point show`: one stream access point.
 import { defineCommand } from "../../_command.ts";
-import {
-  accessPointRecord,
-  formatArg,
-  formatOpt,
-  showOne,
-  transferClient,
-} from "../../_transfer.ts";
-import { uuidArg } from "../../_values.ts";
+import { accessPointRecord, byId, showOne, transferClient } from "../../_transfer.ts";
 
 /** `globus-streams access-point show [options] ACCESS_POINT_ID`. */
 export const command = defineCommand({
-  usage: "[options] ACCESS_POINT_ID",
-  options: { format: formatOpt },
-  positionals: { min: 1, max: 1 },
-  parse: (args) => ({
-    id: uuidArg(args.positionals[0], "stream access point id"),
-    format: formatArg(args.values.format),
-  }),
+  ...byId("stream access point id", "[options] ACCESS_POINT_ID"),
   run: ({ id, format }, deps) =>
     showOne(
       format,

@@ -1,16 +1,12 @@
 // `tunnel delete`: delete a stopped tunnel.
 import { defineCommand } from "../../_command.ts";
-import { formatArg, formatOpt, showOne, transferClient } from "../../_transfer.ts";
-import { uuidArg } from "../../_values.ts";
+import { byId, showOne, transferClient } from "../../_transfer.ts";
 import { GlobusApiError } from "../../../globus/mod.ts";
 
 /** `globus-streams tunnel delete [options] TUNNEL_ID`. */
 export const command = defineCommand({
-  usage: "[options] TUNNEL_ID",
+  ...byId(),
   description: "Only a STOPPED tunnel can be deleted: run 'globus-streams tunnel stop' first.",
-  options: { format: formatOpt },
-  positionals: { min: 1, max: 1 },
-  parse: (args) => ({ id: uuidArg(args.positionals[0]), format: formatArg(args.values.format) }),
   async run({ id, format }, deps) {
     try {
       return await showOne(

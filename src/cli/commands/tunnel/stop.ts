@@ -1,15 +1,11 @@
 // `tunnel stop`: ask the service to stop a tunnel.
 import { defineCommand } from "../../_command.ts";
-import { formatArg, formatOpt, showOne, transferClient } from "../../_transfer.ts";
-import { uuidArg } from "../../_values.ts";
+import { byId, showOne, transferClient } from "../../_transfer.ts";
 
 /** `globus-streams tunnel stop [options] TUNNEL_ID`. */
 export const command = defineCommand({
-  usage: "[options] TUNNEL_ID",
+  ...byId(),
   description: "Asks the service to stop the tunnel; it goes STOPPING, then STOPPED.",
-  options: { format: formatOpt },
-  positionals: { min: 1, max: 1 },
-  parse: (args) => ({ id: uuidArg(args.positionals[0]), format: formatArg(args.values.format) }),
   run: ({ id, format }, deps) =>
     showOne(
       format,
