@@ -4,6 +4,7 @@
 // command's name and summary live in the one table, commands/mod.ts.
 import { type ArgSpec, parseArgv } from "./_args.ts";
 import type { CliDeps } from "./_deps.ts";
+import { isUuid } from "../uuid/mod.ts";
 
 /** A string option, as node:util parseArgs takes it, plus its help text. */
 export interface StringOptionSpec {
@@ -111,6 +112,12 @@ export function formatOf<T extends string>(value: string | undefined, formats: r
     throw new UsageError(`Unknown format "${format}": want one of ${formats.join(", ")}`);
   }
   return format as T;
+}
+
+/** A UUID argument (a tunnel id, an endpoint id, ...), checked and lower-cased. */
+export function uuidArg(text: string, what = "tunnel id"): string {
+  if (!isUuid(text)) throw new UsageError(`Invalid ${what} "${text}": want a UUID`);
+  return text.toLowerCase();
 }
 
 /** Parses argv for a command named `name`, or throws UsageError. Adds -h/--help. */

@@ -3,10 +3,9 @@
 // `-F json` for the service's own JSON. Shared by the `tunnel` and `access-point`
 // commands.
 import type { CliDeps } from "./_deps.ts";
-import { formatOf, formatOption, type ParsedArgs, UsageError } from "./_command.ts";
+import { formatOf, formatOption, type ParsedArgs, UsageError, uuidArg } from "./_command.ts";
 import { ExitCode } from "./_exit.ts";
 import { printJson } from "./_print.ts";
-import { uuidArg } from "./_values.ts";
 import { type AccessPoint, TransferClient, type Tunnel } from "../globus/mod.ts";
 import { CONTACT_HINT, formatContact, parseContact } from "../contact/mod.ts";
 

@@ -1,10 +1,14 @@
 // The one rule for a tunnel's contact: the stored one while it is fresh, else refreshed
 // from Transfer, else (the service cannot answer now) the stored one for a few seconds.
-// contact-lookup, connect and forward all ask here. The fresh path reads one conf file
-// and touches no network and no module beyond src/conf; the Globus client is imported
-// only when the stored contact is stale.
+// contact-lookup, connect and forward all ask here, and read the conf file the way every
+// command does (a missing one names the command that writes it; one written for the
+// other end of the tunnel is refused). The fresh path reads one conf file and touches no
+// network and no module beyond src/conf; the Globus client is imported only when the
+// stored contact is stale. One file, not several: contact-lookup runs once per preloaded
+// process, and each module costs it start-up time (bench/contact_lookup.ts).
 import {
   type Conf,
+  ConfError,
   ConfStore,
   type ConfValues,
   freshFor,
@@ -14,9 +18,42 @@ import {
 import { formatContact } from "../contact/mod.ts";
 import type { GlobusApiError, Tunnel } from "../globus/mod.ts";
 import { oneLine } from "../quote/mod.ts";
-import { readConf, readSideConf } from "./_conf.ts";
 import type { ServiceDeps } from "./_deps.ts";
 import { EnvironmentError } from "./_error.ts";
+
+/** The error for a tunnel without a conf file, naming the command that writes one. */
+export function missingConf(store: ConfStore, tunnelId: string): ConfError {
+  return new ConfError(
+    `No conf file for tunnel ${tunnelId} in ${store.dir}: ` +
+      `run 'globus-streams environment initialize ${tunnelId}'`,
+    { path: store.path(tunnelId) },
+  );
+}
+
+/** Reads a tunnel's conf file, or throws ConfError when there is none. */
+export async function readConf(store: ConfStore, tunnelId: string): Promise<Conf> {
+  const conf = await store.read(tunnelId);
+  if (!conf) throw missingConf(store, tunnelId);
+  return conf;
+}
+
+/**
+ * Reads a tunnel's conf file for one side: a file written for the other end of the
+ * tunnel is a conf problem, said plainly (connect and forward run on the initiating
+ * side, expose on the listening side).
+ */
+export async function readSideConf(store: ConfStore, tunnelId: string, want: Side): Promise<Conf> {
+  const conf = await readConf(store, tunnelId);
+  const side = conf.values.side;
+  if (side === undefined || side === want) return conf;
+  const runs = want === "initiating"
+    ? "connect and forward run on the initiating side (expose on the listening side)"
+    : "expose runs on the listening side (connect and forward on the initiating side)";
+  throw new ConfError(
+    `Cannot use the conf file of tunnel ${tunnelId} in ${store.dir}: it is for the ${side} side: ${runs}`,
+    { path: store.path(tunnelId) },
+  );
+}
 
 function contactOf(host: string | null, port: number | null): string | undefined {
   if (host === null || host === "" || port === null) return undefined;
@@ -197,4 +234,30 @@ export async function initiatingTarget(
   const { lankey, lankeyId } = conf.values;
   const contact = connectorContact(tunnelId, conf.values);
   return { target: { tunnelId, contact, secret: lankey, secretId: lankeyId }, fallback };
+}
+
+/**
+ * The `key=value` lines the preload library reads from `contact-lookup --format preload`
+ * (architecture.md, "The contract between the preload library and the binary"): the
+ * only answer that carries the LAN secret.
+ */
+export function preloadLines(
+  tunnelId: string,
+  values: ConfValues,
+  ttlSeconds: number,
+): string {
+  const lines = [
+    `tunnel_id=${tunnelId}`,
+    `connector_contact_string=${values.connectorContactString}`,
+    `fake_port=${values.fakePort}`,
+  ];
+  if (values.lankey !== undefined) {
+    lines.push(`lankey=${values.lankey}`);
+    if (values.lankeyId !== undefined) lines.push(`lankey_id=${values.lankeyId}`);
+  }
+  if (values.listenerContactString !== undefined) {
+    lines.push(`listener_contact_string=${values.listenerContactString}`);
+  }
+  lines.push(`ttl_seconds=${ttlSeconds}`);
+  return lines.join("\n") + "\n";
 }

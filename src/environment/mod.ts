@@ -20,7 +20,6 @@
  */
 export { EnvironmentError, type EnvironmentErrorKind } from "./_error.ts";
 export type { ServiceDeps } from "./_deps.ts";
-export { missingConf, readConf, readSideConf } from "./_conf.ts";
 export {
   connectorContact,
   type CurrentConf,
@@ -28,13 +27,16 @@ export {
   type InitiatingTarget,
   initiatingTarget,
   isoSeconds,
+  missingConf,
+  preloadLines,
+  readConf,
+  readSideConf,
   refreshConf,
   refreshDeadlineMs,
   serviceUnavailable,
   STALE_FALLBACK_TTL_SECONDS,
   tunnelValues,
 } from "./_contact.ts";
-export { preloadLines } from "./_preload.ts";
 export {
   DEFAULT_CONTACT_TTL_SECONDS,
   DEFAULT_WAIT_SECONDS,

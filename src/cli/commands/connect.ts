@@ -1,9 +1,8 @@
 // `connect`: stdin/stdout bridged into one tunnel stream, for ssh's ProxyCommand. The
 // stream is src/helpers' job; the target comes from src/environment's contact rule.
-import { defineCommand } from "../_command.ts";
+import { defineCommand, uuidArg } from "../_command.ts";
 import { ExitCode } from "../_exit.ts";
 import { helperFailure, initiatingLookup } from "../_helpers.ts";
-import { uuidArg } from "../_values.ts";
 import { connectStdio } from "../../helpers/mod.ts";
 import { handshakeTimeoutMs } from "../../xio/mod.ts";
 

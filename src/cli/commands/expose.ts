@@ -1,10 +1,10 @@
 // `expose`: the listening side's helper: takes the access point's connections (with
 // GSA1 when the conf file has a LAN secret) and relays them to a local service. The
 // relay is src/helpers' job; the conf file is read by src/environment's rule.
-import { defineCommand, formatOf, formatOption, UsageError } from "../_command.ts";
+import { defineCommand, formatOf, formatOption, UsageError, uuidArg } from "../_command.ts";
 import { ExitCode } from "../_exit.ts";
 import { helperFailure, stopLine } from "../_helpers.ts";
-import { addressOption, uuidArg } from "../_values.ts";
+import { addressOption } from "../_values.ts";
 import { ConfStore } from "../../conf/mod.ts";
 import { readSideConf } from "../../environment/mod.ts";
 import { exposePort } from "../../helpers/mod.ts";

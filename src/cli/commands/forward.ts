@@ -1,10 +1,10 @@
 // `forward`: a local port whose connections each become a stream into the tunnel. The
 // relay is src/helpers' job; the target comes from src/environment's contact rule.
-import { defineCommand, formatOf, formatOption } from "../_command.ts";
+import { defineCommand, formatOf, formatOption, uuidArg } from "../_command.ts";
 import { ExitCode } from "../_exit.ts";
 import { helperFailure, initiatingLookup, stopLine } from "../_helpers.ts";
 import { allowRemoteOption, checkListenAddress } from "../_listen.ts";
-import { addressOption, uuidArg } from "../_values.ts";
+import { addressOption } from "../_values.ts";
 import { forwardPort } from "../../helpers/mod.ts";
 import { handshakeTimeoutMs } from "../../xio/mod.ts";
 

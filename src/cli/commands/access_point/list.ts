@@ -1,7 +1,6 @@
 // `access-point list`: stream access points, as a table.
-import { defineCommand } from "../../_command.ts";
+import { defineCommand, uuidArg } from "../../_command.ts";
 import { formatArg, formatOpt, showList, transferClient } from "../../_transfer.ts";
-import { uuidArg } from "../../_values.ts";
 import type { AccessPoint } from "../../../globus/mod.ts";
 
 /** `globus-streams access-point list [options]`. */

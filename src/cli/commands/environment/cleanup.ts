@@ -1,9 +1,8 @@
 // `environment cleanup`: remove the conf files of expired tunnels (or, with --force,
 // any), each under its lock.
-import { defineCommand, UsageError } from "../../_command.ts";
+import { defineCommand, UsageError, uuidArg } from "../../_command.ts";
 import { ExitCode } from "../../_exit.ts";
 import { timeText } from "../../_print.ts";
-import { uuidArg } from "../../_values.ts";
 import { type Conf, ConfError, ConfStore } from "../../../conf/mod.ts";
 import { missingConf } from "../../../environment/mod.ts";
 import { oneLine } from "../../../quote/mod.ts";

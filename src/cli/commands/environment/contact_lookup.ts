@@ -2,10 +2,8 @@
 // to resolve `globus.<id>`. The rule (fresh, refreshed, or the stored contact) is
 // src/environment's; this file parses and prints. Its fresh path reads one conf file and
 // prints it, with no network and no module beyond src/conf and src/environment.
-import { defineCommand, formatOf, formatOption } from "../../_command.ts";
+import { defineCommand, formatOf, formatOption, uuidArg } from "../../_command.ts";
 import { ExitCode } from "../../_exit.ts";
-import { printJson } from "../../_print.ts";
-import { uuidArg } from "../../_values.ts";
 import { ConfStore } from "../../../conf/mod.ts";
 import {
   connectorContact,
@@ -64,14 +62,16 @@ export const command = defineCommand({
     } else if (format === "preload") {
       deps.io.stdout(preloadLines(tunnelId, values, ttlSeconds));
     } else {
-      printJson(deps, {
+      // As printJson (_print.ts) writes it; inline to keep a module off the start-up path.
+      const answer = {
         tunnel_id: tunnelId,
         connector_contact_string: contact,
         listener_contact_string: values.listenerContactString ?? null,
         fake_port: values.fakePort,
         ttl_seconds: ttlSeconds,
         secured: values.lankey !== undefined,
-      });
+      };
+      deps.io.stdout(JSON.stringify(answer, null, 2) + "\n");
     }
     return ExitCode.ok;
   },

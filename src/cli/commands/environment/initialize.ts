@@ -1,10 +1,10 @@
 // `environment initialize`: parses the command line into src/environment's
 // InitializeOptions, shows the wait for ACTIVE, and prints what was written.
-import { defineCommand, formatOf, formatOption, UsageError } from "../../_command.ts";
+import { defineCommand, formatOf, formatOption, UsageError, uuidArg } from "../../_command.ts";
 import type { CliDeps } from "../../_deps.ts";
 import { ExitCode } from "../../_exit.ts";
 import { printJson } from "../../_print.ts";
-import { uuidArg, wholeSeconds } from "../../_values.ts";
+import { wholeSeconds } from "../../_values.ts";
 import type { Side } from "../../../conf/mod.ts";
 import { CONTACT_HINT, isIpAddress, parseContact } from "../../../contact/mod.ts";
 import {

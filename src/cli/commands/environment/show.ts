@@ -1,9 +1,8 @@
 // `environment show`: one tunnel's conf file, every key in file order, the secret
 // redacted, and how long its contact stays fresh.
-import { defineCommand, formatOf, formatOption } from "../../_command.ts";
+import { defineCommand, formatOf, formatOption, uuidArg } from "../../_command.ts";
 import { ExitCode } from "../../_exit.ts";
 import { printJson } from "../../_print.ts";
-import { uuidArg } from "../../_values.ts";
 import { ConfStore, formatConf, freshFor } from "../../../conf/mod.ts";
 import { readConf } from "../../../environment/mod.ts";
 

@@ -1,7 +1,6 @@
 // `environment update`: fetch the tunnel now and rewrite its contacts and expiration.
-import { defineCommand } from "../../_command.ts";
+import { defineCommand, uuidArg } from "../../_command.ts";
 import { ExitCode } from "../../_exit.ts";
-import { uuidArg } from "../../_values.ts";
 import { ConfStore } from "../../../conf/mod.ts";
 import { readConf, refreshConf } from "../../../environment/mod.ts";
 

@@ -1,5 +1,5 @@
 // `tunnel create`: a tunnel between two stream access points.
-import { defineCommand, UsageError } from "../../_command.ts";
+import { defineCommand, UsageError, uuidArg } from "../../_command.ts";
 import {
   formatArg,
   formatOpt,
@@ -10,7 +10,6 @@ import {
   transferClient,
   tunnelRecord,
 } from "../../_transfer.ts";
-import { uuidArg } from "../../_values.ts";
 
 function lifetimeArg(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;

@@ -1,5 +1,5 @@
 // `tunnel update`: a tunnel's label or listener contact.
-import { defineCommand, UsageError } from "../../_command.ts";
+import { defineCommand, UsageError, uuidArg } from "../../_command.ts";
 import {
   formatArg,
   formatOpt,
@@ -10,7 +10,6 @@ import {
   transferClient,
   tunnelRecord,
 } from "../../_transfer.ts";
-import { uuidArg } from "../../_values.ts";
 
 /** `globus-streams tunnel update [options] TUNNEL_ID`. */
 export const command = defineCommand({
