@@ -55,6 +55,19 @@ export async function readSideConf(store: ConfStore, tunnelId: string, want: Sid
   );
 }
 
+/**
+ * The LAN secret the conf file holds now (undefined when it has none): the listening
+ * side reads it for every connection, so a re-initialized secret takes effect at once.
+ */
+export async function storedSecret(
+  store: ConfStore,
+  tunnelId: string,
+): Promise<{ secret: string; secretId?: string } | undefined> {
+  const conf = await store.read(tunnelId);
+  const { lankey, lankeyId } = conf?.values ?? {};
+  return lankey === undefined ? undefined : { secret: lankey, secretId: lankeyId };
+}
+
 function contactOf(host: string | null, port: number | null): string | undefined {
   if (host === null || host === "" || port === null) return undefined;
   return formatContact({ host, port });

@@ -35,8 +35,10 @@ export {
   refreshDeadlineMs,
   serviceUnavailable,
   STALE_FALLBACK_TTL_SECONDS,
+  storedSecret,
   tunnelValues,
 } from "./_contact.ts";
+export { cleanupConfs, type CleanupOutcome } from "./_cleanup.ts";
 export {
   DEFAULT_CONTACT_TTL_SECONDS,
   DEFAULT_WAIT_SECONDS,

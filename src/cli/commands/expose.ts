@@ -6,7 +6,7 @@ import { ExitCode } from "../_exit.ts";
 import { helperFailure, stopLine } from "../_helpers.ts";
 import { addressOption } from "../_values.ts";
 import { ConfStore } from "../../conf/mod.ts";
-import { readSideConf } from "../../environment/mod.ts";
+import { readSideConf, storedSecret } from "../../environment/mod.ts";
 import { exposePort } from "../../helpers/mod.ts";
 import { handshakeTimeoutMs } from "../../xio/mod.ts";
 
@@ -68,13 +68,7 @@ Example (listening host; the service runs on 127.0.0.1:8080):
         signal: deps.signal,
         log,
         handshakeTimeoutMs: handshakeTimeoutMs(deps.env),
-        secret: keyed
-          ? async () => {
-            const now = await store.read(tunnelId);
-            const { lankey, lankeyId } = now?.values ?? {};
-            return lankey === undefined ? undefined : { secret: lankey, secretId: lankeyId };
-          }
-          : undefined,
+        secret: keyed ? () => storedSecret(store, tunnelId) : undefined,
         onListening: (address) =>
           deps.io.stdout(
             format === "json"

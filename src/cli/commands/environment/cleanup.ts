@@ -1,10 +1,10 @@
 // `environment cleanup`: remove the conf files of expired tunnels (or, with --force,
-// any), each under its lock.
+// any); src/environment decides and removes, this file prints.
 import { defineCommand, UsageError, uuidArg } from "../../_command.ts";
 import { ExitCode } from "../../_exit.ts";
 import { timeText } from "../../_print.ts";
-import { type Conf, ConfError, ConfStore } from "../../../conf/mod.ts";
-import { missingConf } from "../../../environment/mod.ts";
+import { ConfStore } from "../../../conf/mod.ts";
+import { cleanupConfs } from "../../../environment/mod.ts";
 import { oneLine } from "../../../quote/mod.ts";
 
 /** `globus-streams environment cleanup [--all] [--force] [TUNNEL_ID]`. */
@@ -29,48 +29,29 @@ export const command = defineCommand({
   async run({ named, force }, deps) {
     const store = ConfStore.fromEnv(deps.env);
     const nowSeconds = Math.floor(deps.now() / 1000);
-    let ids: string[];
-    if (named) {
-      if (!(await store.tunnelIds()).includes(named)) throw missingConf(store, named);
-      ids = [named];
-    } else {
-      ids = await store.tunnelIds();
-    }
     let removed = 0;
     let failed = false;
-    for (const id of ids) {
-      const outcome = await store.withLock(id, async () => {
-        let conf: Conf | undefined;
-        try {
-          conf = await store.read(id);
-        } catch (error) {
-          if (!(error instanceof ConfError) || !force) return { error };
-        }
-        const expires = conf?.values.tunnelExpirationTime;
-        const expired = expires !== undefined && expires <= nowSeconds;
-        if (!force && !expired) return { kept: expires };
-        await store.remove(id);
-        return { removed: expires };
-      });
-      const path = store.path(id);
-      if ("error" in outcome) {
-        deps.io.stderr(`globus-streams: Skipped: ${oneLine(outcome.error)}\n`);
+    for await (
+      const done of cleanupConfs(store, { tunnelId: named, force, nowMs: deps.now() })
+    ) {
+      const { tunnelId: id, path } = done;
+      if (done.outcome === "skipped") {
+        deps.io.stderr(`globus-streams: Skipped: ${oneLine(done.error)}\n`);
         failed = true;
-      } else if ("removed" in outcome) {
+      } else if (done.outcome === "removed") {
         removed++;
-        const when = outcome.removed === undefined
+        const when = done.expires === undefined
           ? "expiration unknown"
-          : `${outcome.removed <= nowSeconds ? "expired" : "expires"} ${timeText(outcome.removed)}`;
+          : `${done.expires <= nowSeconds ? "expired" : "expires"} ${timeText(done.expires)}`;
         deps.io.stdout(`Removed ${path} (tunnel ${id}, ${when})\n`);
       } else if (named) {
         deps.io.stdout(
           `Kept ${path}: tunnel ${id} expires ${
-            timeText(outcome.kept)
+            timeText(done.expires)
           } (pass --force to remove it)\n`,
         );
       }
     }
-    await store.removeStaleTemps(deps.now());
     if (removed === 0 && !named) deps.io.stdout(`No expired conf files in ${store.dir}\n`);
     // A named conf file that could not be read is a conf problem; with many, the others
     // were still cleaned and the skipped ones named.
