@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { VERSION } from "../src/version.ts";
 import { commandFiles } from "../src/cli/commands/mod.ts";
+import { GLOBUS_MODULE } from "../src/environment/mod.ts";
 import { type ElfInfo, readElf } from "./_elf.ts";
 import { BuildError } from "./_error.ts";
 import { exists, listTree, treeDigest, upToDate } from "./_files.ts";
@@ -81,19 +82,20 @@ export interface Snapshot {
   /** Files under src/ that are not modules (e.g. a built-in TOML), passed to --include. */
   dataFiles: string[];
   /**
-   * The command modules the CLI imports by a computed specifier (so that start-up does
-   * not build their graph); static analysis cannot find them, so they are passed to
-   * --include with their own imports.
+   * The modules src/ imports by a computed specifier (so that start-up does not build
+   * their graph): the command modules and src/globus. Static analysis cannot find them,
+   * so they are passed to --include with their own imports.
    */
   commandModules: string[];
 }
 
 /**
- * The command modules the CLI imports by a computed specifier, read from its one table
- * of commands (src/cli/commands/mod.ts): "src/cli/commands/tunnel/create.ts", ...
+ * The modules src/ imports by a computed specifier: the command modules, read from the
+ * CLI's one table (src/cli/commands/mod.ts): "src/cli/commands/tunnel/create.ts", ...;
+ * and src/globus, which src/environment loads only when a service must be asked.
  */
 export function commandModules(): string[] {
-  return commandFiles().map((file) => `src/cli/commands/${file}`);
+  return [...commandFiles().map((file) => `src/cli/commands/${file}`), GLOBUS_MODULE];
 }
 
 /**

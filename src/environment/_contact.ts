@@ -68,6 +68,19 @@ export async function storedSecret(
   return lankey === undefined ? undefined : { secret: lankey, secretId: lankeyId };
 }
 
+/** The path of src/globus that loadGlobus imports, for build/'s `deno compile --include`. */
+export const GLOBUS_MODULE = "src/globus/mod.ts";
+
+/**
+ * src/globus (and zod with it), imported only when a service must be asked, and by a
+ * computed specifier: for a literal `import("../globus/mod.ts")` Deno builds that graph
+ * as soon as this module loads, which cost contact-lookup's fresh path about 0.5 ms
+ * (bench/contact_lookup.ts). build/ passes GLOBUS_MODULE to `deno compile --include`.
+ */
+export function loadGlobus(): Promise<typeof import("../globus/mod.ts")> {
+  return import(new URL("../globus/mod.ts", import.meta.url).href);
+}
+
 function contactOf(host: string | null, port: number | null): string | undefined {
   if (host === null || host === "" || port === null) return undefined;
   return formatContact({ host, port });
@@ -108,7 +121,7 @@ export function refreshConf(
   return store.withLock(tunnelId, async () => {
     const conf = await readConf(store, tunnelId);
     if (options.onlyIfStale && freshFor(conf.values, deps.now()) > 0) return conf;
-    const { TransferClient } = await import("../globus/mod.ts");
+    const { TransferClient } = await loadGlobus();
     const client = new TransferClient({ env: deps.env, fetch: deps.fetch, now: deps.now });
     const tunnel = await client.getTunnel(tunnelId);
     const next = withValues(conf, tunnelValues(tunnel, deps.now()));

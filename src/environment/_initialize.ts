@@ -5,7 +5,7 @@ import { type Conf, ConfError, ConfStore, type ConfValues, type Side } from "../
 import type { LanSecret, Tunnel } from "../globus/mod.ts";
 import { oneLine } from "../quote/mod.ts";
 import { sleep } from "../timer/mod.ts";
-import { tunnelValues } from "./_contact.ts";
+import { loadGlobus, tunnelValues } from "./_contact.ts";
 import type { ServiceDeps } from "./_deps.ts";
 import { EnvironmentError } from "./_error.ts";
 
@@ -51,7 +51,7 @@ export interface Initialized {
 }
 
 async function globusClients(deps: ServiceDeps) {
-  const globus = await import("../globus/mod.ts");
+  const globus = await loadGlobus();
   const options = { env: deps.env, fetch: deps.fetch, now: deps.now };
   const authorizer = new globus.Authorizer(options);
   return {

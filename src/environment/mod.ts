@@ -7,7 +7,8 @@
  * conf file. The CLI only parses arguments, calls these and prints.
  *
  * Start-up matters here: contact-lookup runs once per preloaded process, so this folder
- * imports src/globus (and zod with it) only on the paths that talk to a service.
+ * imports src/globus (and zod with it) only on the paths that talk to a service, and by
+ * a computed specifier (loadGlobus in _contact.ts).
  *
  * @example
  * ```ts
@@ -24,6 +25,7 @@ export {
   connectorContact,
   type CurrentConf,
   currentConf,
+  GLOBUS_MODULE,
   type InitiatingTarget,
   initiatingTarget,
   isoSeconds,
