@@ -4,6 +4,8 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { VERSION } from "../src/version.ts";
+import { commandFiles } from "../src/cli/commands/mod.ts";
+import { GLOBUS_MODULE } from "../src/environment/mod.ts";
 import { type ElfInfo, readElf } from "./_elf.ts";
 import { BuildError } from "./_error.ts";
 import { exists, listTree, treeDigest, upToDate } from "./_files.ts";
@@ -80,20 +82,20 @@ export interface Snapshot {
   /** Files under src/ that are not modules (e.g. a built-in TOML), passed to --include. */
   dataFiles: string[];
   /**
-   * The command modules src/cli/mod.ts imports by a computed specifier (so that start-up
-   * does not build their graph); static analysis cannot find them, so they are passed
-   * to --include with their own imports.
+   * The modules src/ imports by a computed specifier (so that start-up does not build
+   * their graph): the command modules and src/globus. Static analysis cannot find them,
+   * so they are passed to --include with their own imports.
    */
   commandModules: string[];
 }
 
 /**
- * The modules src/cli/mod.ts imports by a computed specifier, from a listing of the tree
- * (paths like "src/cli/tunnel.ts"): every public file of src/cli but mod.ts itself.
+ * The modules src/ imports by a computed specifier: the command modules, read from the
+ * CLI's one table (src/cli/commands/mod.ts): "src/cli/commands/tunnel/create.ts", ...;
+ * and src/globus, which src/environment loads only when a service must be asked.
  */
-export function commandModules(files: string[]): string[] {
-  return files.filter((path) => /^src\/cli\/[a-z][a-z_]*\.ts$/.test(path))
-    .filter((path) => path !== "src/cli/mod.ts");
+export function commandModules(): string[] {
+  return [...commandFiles().map((file) => `src/cli/commands/${file}`), GLOBUS_MODULE];
 }
 
 /**
@@ -119,7 +121,7 @@ export async function snapshotSource(root: string, dir: string, commit: string):
   const dataFiles = files.filter((path) =>
     path.startsWith("src/") && !/\.(ts|tsx|js|mjs|json)$/.test(path)
   );
-  return { dir, digest: await treeDigest(dir), dataFiles, commandModules: commandModules(files) };
+  return { dir, digest: await treeDigest(dir), dataFiles, commandModules: commandModules() };
 }
 
 /** Where deno compile gets the denort runtime for a target, or why it cannot. */

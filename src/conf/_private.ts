@@ -9,6 +9,7 @@
 // inode. Only someone who can write the directory can swap the name between the two
 // steps, and the directory was checked first: only its owner can.
 import { ConfError } from "./_error.ts";
+import { oneLine } from "../quote/mod.ts";
 
 /** How a private file is named in messages and remade when it must go. */
 export interface PrivateFileKind {
@@ -34,9 +35,7 @@ function octal(mode: number): string {
 export function ioError(what: string, path: string, error: unknown): ConfError {
   const reason = error instanceof Deno.errors.PermissionDenied
     ? "permission denied"
-    : error instanceof Error
-    ? error.message.replace(/\s*\n\s*/g, " ")
-    : String(error);
+    : oneLine(error);
   return new ConfError(`Cannot ${what} "${path}": ${reason}`, { path, cause: error });
 }
 

@@ -31,5 +31,3 @@ export {
   readPrivateFileSync,
 } from "./_private.ts";
 export { confDir, ConfStore, type ConfStoreOptions, type Env } from "./_store.ts";
-/** Re-exported for the CLI's commands; other folders import it from src/uuid. */
-export { isUuid } from "../uuid/mod.ts";

@@ -17,8 +17,6 @@
  * @module
  */
 export { checkUuid, GlobusApiError, type GlobusApiErrorKind } from "./_error.ts";
-/** Re-exported for the CLI's commands; other folders import it from src/uuid. */
-export { isUuid } from "../uuid/mod.ts";
 export { type Env, type ServiceUrls, serviceUrls } from "./_urls.ts";
 export {
   Authorizer,

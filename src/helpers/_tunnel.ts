@@ -3,6 +3,7 @@
 // a LAN secret (plain TCP otherwise).  tcp:nodelay,gsa1:role=responder;tunnel=<id>
 import { type Handle, handshakeReason, isXioError, Stack } from "../xio/mod.ts";
 import { HelperError } from "./_error.ts";
+import { oneLine } from "../quote/mod.ts";
 
 /** Where a tunnel takes new streams on the initiating side, from its conf file. */
 export interface TunnelTarget {
@@ -48,8 +49,7 @@ export function rootMessage(error: unknown): string {
   ) {
     inner = inner.cause;
   }
-  const text = inner instanceof Error ? inner.message : String(inner);
-  return text.replace(/\s*\n\s*/g, " ");
+  return oneLine(inner);
 }
 
 /** The stack for one stream into the tunnel. */

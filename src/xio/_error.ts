@@ -45,12 +45,6 @@ export function isXioError(error: unknown, kind?: XioErrorKind): error is XioErr
   return error instanceof XioError && (kind === undefined || error.kind === kind);
 }
 
-/** The message of any thrown value, on one line. */
-export function messageOf(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, " ");
-}
-
 /**
  * The reason a GSA1 handshake failed ("bad_proof", "unknown_tunnel", ...), found in the
  * error or its causes; undefined when the error is not a handshake failure.

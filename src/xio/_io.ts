@@ -4,8 +4,9 @@
 // by the next read, in order; a write in flight is waited for by the next write.
 
 import type { DriverLink, LinkInfo, Lower } from "./_driver.ts";
-import { messageOf, XioError } from "./_error.ts";
+import { XioError } from "./_error.ts";
 import { Guard, withBytes } from "./_guard.ts";
+import { oneLine } from "../quote/mod.ts";
 
 /** Runs a driver hook, turning a synchronous throw into a rejected promise. */
 export function callDriver<T>(hook: () => Promise<T>): Promise<T> {
@@ -19,7 +20,7 @@ export function callDriver<T>(hook: () => Promise<T>): Promise<T> {
 /** A driver failure as an XioError: XioErrors pass as they are, others become SYSTEM. */
 export function wrapError(error: unknown, what: string): XioError {
   if (error instanceof XioError) return error;
-  return new XioError("SYSTEM", `Cannot ${what}: ${messageOf(error)}`, { cause: error });
+  return new XioError("SYSTEM", `Cannot ${what}: ${oneLine(error)}`, { cause: error });
 }
 
 const ignore = () => {};

@@ -4,7 +4,7 @@
 import type { ResolvedEntry, StackConfig, Timeouts } from "./_config.ts";
 import { type DebugLog, defaultDebugLog } from "./_debug.ts";
 import type { Driver, DriverLink, TransformDriver, TransportDriver } from "./_driver.ts";
-import { messageOf, XioError } from "./_error.ts";
+import { XioError } from "./_error.ts";
 import { Guard, type OpControl } from "./_guard.ts";
 import { Handle } from "./_handle.ts";
 import { callDriver, makeLayer, wrapError } from "./_io.ts";
@@ -12,6 +12,7 @@ import { abandonLayers, closeLate, driverContext, openTransforms } from "./_open
 import { escapeValue, type OptionValue, parseStackText, typeOptions } from "./_options.ts";
 import { defaultRegistry, type DriverRegistry } from "./_registry.ts";
 import { Server } from "./_server.ts";
+import { oneLine } from "../quote/mod.ts";
 
 /** A driver and its options, for building a stack in code. */
 export interface StackEntry {
@@ -145,7 +146,7 @@ export class Stack {
       await openTransforms(config, layers, contact, "open", guard, what);
     } catch (error) {
       abandonLayers(layers, what);
-      if (config.debug.spec.levels) config.debug.log("ERROR", "xio", messageOf(error));
+      if (config.debug.spec.levels) config.debug.log("ERROR", "xio", oneLine(error));
       throw error;
     } finally {
       guard.done();
@@ -236,7 +237,7 @@ function configure(
       if (error instanceof XioError) throw error;
       throw new XioError(
         "PARAMETER",
-        `Cannot use stack "${text}": driver "${driver.name}": ${messageOf(error)}`,
+        `Cannot use stack "${text}": driver "${driver.name}": ${oneLine(error)}`,
         { cause: error },
       );
     }

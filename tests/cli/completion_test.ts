@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { commandTable, ExitCode, loadCommand } from "../../src/cli/mod.ts";
+import { COMMANDS, ExitCode, loadCommand } from "../../src/cli/mod.ts";
 import { runCliInProcess } from "../_support/cli.ts";
 
 async function script(shell: string): Promise<string> {
@@ -50,14 +50,14 @@ Deno.test("bash completes commands, subcommands, options and their values", {
   ignore: !hasShell("bash"),
 }, async () => {
   const text = await script("bash");
-  const groups = [...new Set(commandTable().map((row) => row.name.split(" ")[0]))];
+  const groups = [...new Set(COMMANDS.map((row) => row.name.split(" ")[0]))];
   assert.deepEqual(await bashComplete(text, ["globus-streams", ""]), [
     ...groups,
     "--help",
     "--version",
   ]);
   assert.deepEqual(await bashComplete(text, ["globus-streams", "env"]), ["environment"]);
-  const environment = commandTable().filter((row) => row.name.startsWith("environment "))
+  const environment = COMMANDS.filter((row) => row.name.startsWith("environment "))
     .map((row) => row.name.split(" ")[1]);
   assert.deepEqual(await bashComplete(text, ["globus-streams", "environment", ""]), [
     ...environment,
@@ -92,7 +92,7 @@ Deno.test("every script names every command and every option of the commands tha
     zsh: await script("zsh"),
     fish: await script("fish"),
   };
-  for (const { name } of commandTable()) {
+  for (const { name } of COMMANDS) {
     const words = name.split(" ");
     let options: string[] = [];
     try {

@@ -6,7 +6,7 @@
 //   netlog:file=/tmp/xio.log;id=leg1
 
 import type { DriverContext, DriverLink, LinkInfo, Lower, TransformDriver } from "../_driver.ts";
-import { messageOf } from "../_error.ts";
+import { oneLine } from "../../quote/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -66,7 +66,7 @@ class NetlogLink implements DriverLink {
       line += ` dur=${((performance.now() - startedAt) / 1000).toFixed(6)}`;
     }
     line += ` status=${error ? -1 : 0}`;
-    if (error) line += ` msg=${quote(messageOf(error))}`;
+    if (error) line += ` msg=${quote(oneLine(error))}`;
     const bytes = encoder.encode(line + "\n");
     try {
       for (let offset = 0, tries = 0; offset < bytes.length && tries < 100; tries++) {

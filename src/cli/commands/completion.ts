@@ -1,8 +1,8 @@
 // `completion bash|zsh|fish`: a completion script generated from the command table and
 // each command's declared options, so it cannot drift from the CLI itself.
-import { type Command, type ParsedArgs, UsageError } from "./_command.ts";
-import type { CliDeps } from "./_deps.ts";
-import { commandTable, loadCommand } from "./mod.ts";
+import { type Command, defineCommand, UsageError } from "../_command.ts";
+import { ExitCode } from "../_exit.ts";
+import { COMMANDS, loadCommand } from "./mod.ts";
 
 /** What a script needs to know about one command. */
 interface CommandSpec {
@@ -22,7 +22,7 @@ function choicesOf(text: string | undefined): string[] {
 /** Every command with its options; a command whose module cannot load gets none. */
 export async function commandSpecs(): Promise<CommandSpec[]> {
   const specs: CommandSpec[] = [];
-  for (const row of commandTable()) {
+  for (const row of COMMANDS) {
     let command: Command | undefined;
     try {
       command = await loadCommand(row.name);
@@ -247,26 +247,16 @@ function fishScript(specs: CommandSpec[]): string {
 }
 
 const shells = ["bash", "zsh", "fish"] as const;
+type Shell = typeof shells[number];
 
-async function run(args: ParsedArgs, deps: CliDeps): Promise<number> {
-  const shell = args.positionals[0];
-  if (!(shells as readonly string[]).includes(shell)) {
-    throw new UsageError(`Unknown shell "${shell}": want one of ${shells.join(", ")}`);
-  }
-  const specs = await commandSpecs();
-  const script = shell === "bash"
-    ? bashScript(specs)
-    : shell === "zsh"
-    ? zshScript(specs)
-    : fishScript(specs);
-  deps.io.stdout(script);
-  return 0;
+function shellArg(text: string): Shell {
+  const shell = shells.find((name) => name === text);
+  if (!shell) throw new UsageError(`Unknown shell "${text}": want one of ${shells.join(", ")}`);
+  return shell;
 }
 
 /** `globus-streams completion bash|zsh|fish`. */
-export const completionCommand: Command = {
-  name: "completion",
-  summary: "print a shell completion script (bash, zsh or fish)",
+export const command = defineCommand({
   usage: "bash|zsh|fish",
   description: [
     "Examples:",
@@ -276,5 +266,15 @@ export const completionCommand: Command = {
   ].join("\n"),
   options: {},
   positionals: { min: 1, max: 1 },
-  run,
-};
+  parse: (args) => ({ shell: shellArg(args.positionals[0]) }),
+  async run({ shell }, deps) {
+    const specs = await commandSpecs();
+    const script = shell === "bash"
+      ? bashScript(specs)
+      : shell === "zsh"
+      ? zshScript(specs)
+      : fishScript(specs);
+    deps.io.stdout(script);
+    return ExitCode.ok;
+  },
+});

@@ -1,7 +1,8 @@
 // `emulator`: runs the local stand-in for the Globus services until SIGINT/SIGTERM,
 // and hands out the variables that point the CLI at it.
-import type { CliDeps } from "./_deps.ts";
-import { type Command, UsageError } from "./_command.ts";
+import { defineCommand, UsageError } from "../_command.ts";
+import { ExitCode } from "../_exit.ts";
+import { allowRemoteOption, checkListenAddress } from "../_listen.ts";
 import {
   defaultEmulatorConfig,
   formatExports,
@@ -9,9 +10,8 @@ import {
   startEmulator,
   streamsDataPlaneWith,
   writeEnvFile,
-} from "../emulator/mod.ts";
-import { CONTACT_HINT, parseContact } from "../contact/mod.ts";
-import { allowRemoteOption, checkListenAddress } from "./_listen.ts";
+} from "../../emulator/mod.ts";
+import { CONTACT_HINT, parseContact } from "../../contact/mod.ts";
 
 function stopped(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
@@ -20,9 +20,8 @@ function stopped(signal: AbortSignal): Promise<void> {
   );
 }
 
-export const emulatorCommand: Command = {
-  name: "emulator",
-  summary: "run a local stand-in for the Globus services, with real access points",
+/** `globus-streams emulator [--config FILE] [--listen HOST:PORT] [--env-file FILE]`. */
+export const command = defineCommand({
   usage: "[options]",
   description: `Serves Globus Auth, the Transfer tunnel API and a GCS manager per endpoint on
 loopback, with the topology of --config (TOML, see docs/emulator.md) or a built-in
@@ -57,23 +56,31 @@ Example:
     "env-file": { type: "string", value: "FILE", help: "write the exports here when ready" },
   },
   positionals: { min: 0, max: 0 },
-  async run(args, deps: CliDeps) {
-    // Reading the signal installs the SIGINT/SIGTERM handlers before anything else.
-    const signal = deps.signal;
-    const listenText = args.values.listen as string | undefined;
+  parse(args) {
+    const listenText = args.values.listen;
     const listen = listenText === undefined ? undefined : parseContact(listenText);
     if (listenText !== undefined && !listen) {
       throw new UsageError(`Invalid --listen "${listenText}": ${CONTACT_HINT}`);
     }
+    return {
+      listenText,
+      listen,
+      allowRemote: Boolean(args.values["allow-remote"]),
+      configPath: args.values.config,
+      envFile: args.values["env-file"],
+    };
+  },
+  async run({ listenText, listen, allowRemote, configPath, envFile }, deps) {
+    // Reading the signal installs the SIGINT/SIGTERM handlers before anything else.
+    const signal = deps.signal;
     if (listenText !== undefined) {
-      checkListenAddress(listenText, args, deps, {
+      checkListenAddress(listenText, deps, {
         command: "emulator",
         reachable: "use its Auth, Transfer and GCS services (tokens, tunnels, LAN secrets)",
+        allowRemote,
       });
     }
-    const configPath = args.values.config as string | undefined;
     const config = configPath ? await loadEmulatorConfig(configPath) : defaultEmulatorConfig();
-    const envFile = args.values["env-file"] as string | undefined;
     // Each stream's closing line (legs, bytes, handshake) goes to stderr, so a user
     // watching the emulator sees what every connection did.
     const plane = streamsDataPlaneWith({ log: (line) => deps.io.stderr(line + "\n") });
@@ -97,6 +104,6 @@ Example:
       await emulator.stop();
       if (envFile) await Deno.remove(envFile).catch(() => {});
     }
-    return 0;
+    return ExitCode.ok;
   },
-};
+});

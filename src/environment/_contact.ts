@@ -1,35 +1,25 @@
-// `environment contact-lookup`: the command the preload library runs once per process
-// to resolve `globus.<id>`. Its fresh path reads one conf file and prints it, with no
+// The one rule for a tunnel's contact: the stored one while it is fresh, else refreshed
+// from Transfer, else (the service cannot answer now) the stored one for a few seconds.
+// contact-lookup, connect and forward all ask here, and read the conf file the way every
+// command does (a missing one names the command that writes it; one written for the
+// other end of the tunnel is refused). The fresh path reads one conf file and touches no
 // network and no module beyond src/conf; the Globus client is imported only when the
-// stored contact is stale.
-import {
-  type Command,
-  CommandError,
-  formatOf,
-  formatOption,
-  type ParsedArgs,
-  UsageError,
-} from "./_command.ts";
-import type { CliDeps } from "./_deps.ts";
-import { ExitCode } from "./mod.ts";
+// stored contact is stale. One file, not several: contact-lookup runs once per preloaded
+// process, and each module costs it start-up time (bench/contact_lookup.ts).
 import {
   type Conf,
   ConfError,
   ConfStore,
   type ConfValues,
   freshFor,
-  isUuid,
+  type Side,
   withValues,
 } from "../conf/mod.ts";
 import { formatContact } from "../contact/mod.ts";
 import type { GlobusApiError, Tunnel } from "../globus/mod.ts";
-
-/** The TUNNEL_ID positional (or another id at index), checked and lower-cased. */
-export function tunnelIdArg(args: ParsedArgs, index = 0, what = "tunnel id"): string {
-  const text = args.positionals[index];
-  if (!isUuid(text)) throw new UsageError(`Invalid ${what} "${text}": want a UUID`);
-  return text.toLowerCase();
-}
+import { oneLine } from "../quote/mod.ts";
+import type { ServiceDeps } from "./_deps.ts";
+import { EnvironmentError } from "./_error.ts";
 
 /** The error for a tunnel without a conf file, naming the command that writes one. */
 export function missingConf(store: ConfStore, tunnelId: string): ConfError {
@@ -47,6 +37,50 @@ export async function readConf(store: ConfStore, tunnelId: string): Promise<Conf
   return conf;
 }
 
+/**
+ * Reads a tunnel's conf file for one side: a file written for the other end of the
+ * tunnel is a conf problem, said plainly (connect and forward run on the initiating
+ * side, expose on the listening side).
+ */
+export async function readSideConf(store: ConfStore, tunnelId: string, want: Side): Promise<Conf> {
+  const conf = await readConf(store, tunnelId);
+  const side = conf.values.side;
+  if (side === undefined || side === want) return conf;
+  const runs = want === "initiating"
+    ? "connect and forward run on the initiating side (expose on the listening side)"
+    : "expose runs on the listening side (connect and forward on the initiating side)";
+  throw new ConfError(
+    `Cannot use the conf file of tunnel ${tunnelId} in ${store.dir}: it is for the ${side} side: ${runs}`,
+    { path: store.path(tunnelId) },
+  );
+}
+
+/**
+ * The LAN secret the conf file holds now (undefined when it has none): the listening
+ * side reads it for every connection, so a re-initialized secret takes effect at once.
+ */
+export async function storedSecret(
+  store: ConfStore,
+  tunnelId: string,
+): Promise<{ secret: string; secretId?: string } | undefined> {
+  const conf = await store.read(tunnelId);
+  const { lankey, lankeyId } = conf?.values ?? {};
+  return lankey === undefined ? undefined : { secret: lankey, secretId: lankeyId };
+}
+
+/** The path of src/globus that loadGlobus imports, for build/'s `deno compile --include`. */
+export const GLOBUS_MODULE = "src/globus/mod.ts";
+
+/**
+ * src/globus (and zod with it), imported only when a service must be asked, and by a
+ * computed specifier: for a literal `import("../globus/mod.ts")` Deno builds that graph
+ * as soon as this module loads, which cost contact-lookup's fresh path about 0.5 ms
+ * (bench/contact_lookup.ts). build/ passes GLOBUS_MODULE to `deno compile --include`.
+ */
+export function loadGlobus(): Promise<typeof import("../globus/mod.ts")> {
+  return import(new URL("../globus/mod.ts", import.meta.url).href);
+}
+
 function contactOf(host: string | null, port: number | null): string | undefined {
   if (host === null || host === "" || port === null) return undefined;
   return formatContact({ host, port });
@@ -56,7 +90,9 @@ function contactOf(host: string | null, port: number | null): string | undefined
 export function isoSeconds(text: string): number {
   const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text}Z`;
   const ms = Date.parse(zoned.replace(/(\.\d{3})\d+/, "$1"));
-  if (Number.isNaN(ms)) throw new CommandError(`Cannot read the tunnel's created_time "${text}"`);
+  if (Number.isNaN(ms)) {
+    throw new EnvironmentError("failure", `Cannot read the tunnel's created_time "${text}"`);
+  }
   return Math.floor(ms / 1000);
 }
 
@@ -79,13 +115,13 @@ export function tunnelValues(tunnel: Tunnel, nowMs: number): Partial<ConfValues>
 export function refreshConf(
   store: ConfStore,
   tunnelId: string,
-  options: { deps: CliDeps; onlyIfStale: boolean },
+  options: { deps: ServiceDeps; onlyIfStale: boolean },
 ): Promise<Conf> {
   const { deps } = options;
   return store.withLock(tunnelId, async () => {
     const conf = await readConf(store, tunnelId);
     if (options.onlyIfStale && freshFor(conf.values, deps.now()) > 0) return conf;
-    const { TransferClient } = await import("../globus/mod.ts");
+    const { TransferClient } = await loadGlobus();
     const client = new TransferClient({ env: deps.env, fetch: deps.fetch, now: deps.now });
     const tunnel = await client.getTunnel(tunnelId);
     const next = withValues(conf, tunnelValues(tunnel, deps.now()));
@@ -149,7 +185,7 @@ export async function currentConf(
   store: ConfStore,
   tunnelId: string,
   stored: Conf,
-  options: { deps: CliDeps; deadlineMs?: number },
+  options: { deps: ServiceDeps; deadlineMs?: number },
 ): Promise<CurrentConf> {
   const { deps } = options;
   let conf = stored;
@@ -163,11 +199,9 @@ export async function currentConf(
       const late = error instanceof DeadlineMarker;
       const reason = late
         ? `the service did not answer within ${Math.round(options.deadlineMs! / 100) / 10} s`
-        : (error as Error).message.replace(/\s*\n\s*/g, " ");
+        : oneLine(error);
       if (late && stored.values.connectorContactString === undefined) {
-        throw new CommandError(`Cannot refresh tunnel ${tunnelId}: ${reason}`, {
-          exitCode: ExitCode.unreachable,
-        });
+        throw new EnvironmentError("unreachable", `Cannot refresh tunnel ${tunnelId}: ${reason}`);
       }
       if (stored.values.connectorContactString === undefined) throw error;
       if (!late && !serviceUnavailable(error)) throw error;
@@ -192,10 +226,52 @@ export function refreshDeadlineMs(env: (name: string) => string | undefined): nu
   return Math.max(100, Math.floor(ms * 2 / 3));
 }
 
-const formats = ["plain", "preload", "json"] as const;
+/** The connector contact of a conf, or an EnvironmentError: the service gave none yet. */
+export function connectorContact(tunnelId: string, values: ConfValues): string {
+  const contact = values.connectorContactString;
+  if (contact !== undefined) return contact;
+  throw new EnvironmentError(
+    "failure",
+    `Tunnel ${tunnelId} has no connector contact yet: the service gave none ` +
+      `(is the tunnel ACTIVE? see 'globus-streams tunnel show ${tunnelId}')`,
+  );
+}
 
-/** The `key=value` lines the preload library reads (see architecture.md). */
-function preloadLines(tunnelId: string, values: ConfValues, ttlSeconds: number): string {
+/** Where a new stream into the tunnel goes (the helpers' TunnelTarget), and why stale. */
+export interface InitiatingTarget {
+  target: { tunnelId: string; contact: string; secret?: string; secretId?: string };
+  /** Why the stored contact is used although stale (see currentConf). */
+  fallback?: string;
+}
+
+/**
+ * The initiating side's target for a new stream, by the same rule as contact-lookup:
+ * the conf file must be the initiating side's, its contact fresh or refreshed or (the
+ * service cannot answer) the stored one.
+ */
+export async function initiatingTarget(
+  store: ConfStore,
+  tunnelId: string,
+  deps: ServiceDeps,
+): Promise<InitiatingTarget> {
+  const want: Side = "initiating";
+  const stored = await readSideConf(store, tunnelId, want);
+  const { conf, fallback } = await currentConf(store, tunnelId, stored, { deps });
+  const { lankey, lankeyId } = conf.values;
+  const contact = connectorContact(tunnelId, conf.values);
+  return { target: { tunnelId, contact, secret: lankey, secretId: lankeyId }, fallback };
+}
+
+/**
+ * The `key=value` lines the preload library reads from `contact-lookup --format preload`
+ * (architecture.md, "The contract between the preload library and the binary"): the
+ * only answer that carries the LAN secret.
+ */
+export function preloadLines(
+  tunnelId: string,
+  values: ConfValues,
+  ttlSeconds: number,
+): string {
   const lines = [
     `tunnel_id=${tunnelId}`,
     `connector_contact_string=${values.connectorContactString}`,
@@ -211,75 +287,3 @@ function preloadLines(tunnelId: string, values: ConfValues, ttlSeconds: number):
   lines.push(`ttl_seconds=${ttlSeconds}`);
   return lines.join("\n") + "\n";
 }
-
-async function run(args: ParsedArgs, deps: CliDeps): Promise<number> {
-  const format = formatOf(args, formats);
-  const tunnelId = tunnelIdArg(args);
-  const store = ConfStore.fromEnv(deps.env);
-  const stored = await readConf(store, tunnelId);
-  const { conf, ttlSeconds, fallback } = await currentConf(store, tunnelId, stored, {
-    deps,
-    deadlineMs: refreshDeadlineMs(deps.env),
-  });
-  if (fallback !== undefined) {
-    deps.io.stderr(
-      `globus-streams: warning: cannot refresh tunnel ${tunnelId}, ` +
-        `using the stored contact for ${ttlSeconds} s: ${fallback}\n`,
-    );
-  }
-  const values = conf.values;
-  if (values.connectorContactString === undefined) {
-    throw new CommandError(
-      `Tunnel ${tunnelId} has no connector contact yet: the service gave none ` +
-        `(is the tunnel ACTIVE? see 'globus-streams tunnel show ${tunnelId}')`,
-    );
-  }
-  if (format === "plain") {
-    deps.io.stdout(`${values.connectorContactString}\n`);
-  } else if (format === "preload") {
-    deps.io.stdout(preloadLines(tunnelId, values, ttlSeconds));
-  } else {
-    deps.io.stdout(
-      JSON.stringify(
-        {
-          tunnel_id: tunnelId,
-          connector_contact_string: values.connectorContactString,
-          listener_contact_string: values.listenerContactString ?? null,
-          fake_port: values.fakePort,
-          ttl_seconds: ttlSeconds,
-          secured: values.lankey !== undefined,
-        },
-        null,
-        2,
-      ) + "\n",
-    );
-  }
-  return 0;
-}
-
-/** `globus-streams environment contact-lookup [--format plain|preload|json] TUNNEL_ID`. */
-export const contactLookupCommand: Command = {
-  name: "environment contact-lookup",
-  summary: "print a tunnel's contact string, refreshing it when stale",
-  usage: "[--format plain|preload|json] TUNNEL_ID",
-  description: [
-    "Prints the connector contact (HOST:PORT) stored for the tunnel. When it is older than",
-    "its TTL (connector_contact_string_ttl), fetches the tunnel from Transfer once, rewrites",
-    "the conf file and prints the new one.",
-    "",
-    `When that fetch cannot be made (the service cannot be reached, fails with 5xx or 429,`,
-    `or gives no answer within two thirds of GLOBUS_STREAMS_LOOKUP_TIMEOUT), it prints the`,
-    `stored contact with a TTL of ${STALE_FALLBACK_TTL_SECONDS} s, says so in one line on stderr and exits 0;`,
-    "the conf file stays stale, so the next lookup asks again. Definite answers stay errors:",
-    "a tunnel Transfer does not know (404) and refused credentials (exit 4), since the",
-    "stored contact would only hide them.",
-    "",
-    "Formats: plain (the contact only), preload (key=value lines for the preload library,",
-    "the only format that includes the LAN secret), json (no secret).",
-  ].join("\n"),
-  options: {
-    format: formatOption([...formats], "output format: plain (default), preload or json"),
-  },
-  positionals: { min: 1, max: 1 },
-  run,
-};

@@ -1,0 +1,38 @@
+// `access-point list`: stream access points, as a table.
+import { defineCommand, uuidArg } from "../../_command.ts";
+import { formatArg, formatOpt, showList, transferClient } from "../../_transfer.ts";
+import type { AccessPoint } from "../../../globus/mod.ts";
+
+/** `globus-streams access-point list [options]`. */
+export const command = defineCommand({
+  usage: "[options]",
+  options: {
+    "filter-fulltext": { type: "string", value: "TEXT", help: "only those matching TEXT" },
+    "filter-endpoint-admin": {
+      type: "string",
+      value: "IDENTITY_ID",
+      help: "only those on endpoints this identity administers",
+    },
+    format: formatOpt,
+  },
+  positionals: { min: 0, max: 0 },
+  parse(args) {
+    const admin = args.values["filter-endpoint-admin"];
+    // Checked, but passed on as given: the service compares it.
+    if (admin !== undefined) uuidArg(admin, "identity id");
+    return {
+      endpointAdmin: admin,
+      fulltext: args.values["filter-fulltext"],
+      format: formatArg(args.values.format),
+    };
+  },
+  run: ({ endpointAdmin, fulltext, format }, deps) =>
+    showList(
+      format,
+      deps,
+      (onDocument) =>
+        transferClient(deps).listAccessPoints({ fulltext, endpointAdmin }, { onDocument }),
+      ["ID", "Display Name", "Host Endpoint"],
+      (p: AccessPoint) => [p.id, p.displayName, p.hostEndpointId],
+    ),
+});

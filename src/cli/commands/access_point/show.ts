@@ -1,0 +1,15 @@
+// `access-point show`: one stream access point.
+import { defineCommand } from "../../_command.ts";
+import { accessPointRecord, byId, showOne, transferClient } from "../../_transfer.ts";
+
+/** `globus-streams access-point show [options] ACCESS_POINT_ID`. */
+export const command = defineCommand({
+  ...byId("stream access point id", "[options] ACCESS_POINT_ID"),
+  run: ({ id, format }, deps) =>
+    showOne(
+      format,
+      deps,
+      (onDocument) => transferClient(deps).getAccessPoint(id, { onDocument }),
+      accessPointRecord,
+    ),
+});
