@@ -19,6 +19,8 @@ export const ExitCode = {
   unreachable: 5,
   /** Stopped by SIGINT/SIGTERM before finishing. */
   interrupted: 130,
+  /** The reader of standard output went away (as a shell reports SIGPIPE). */
+  brokenPipe: 141,
 } as const;
 
 /** The error a long-running command throws when it was stopped by SIGINT/SIGTERM. */
@@ -50,6 +52,11 @@ export function reportError(error: unknown, commandName: string, deps: CliDeps):
   if (!(error instanceof Error)) {
     say(`Unexpected failure: ${String(error)}`);
     return ExitCode.failure;
+  }
+  if (error instanceof Deno.errors.BrokenPipe) {
+    // Whoever read the output went away (a `| head`, or the preload library done with a
+    // lookup): nothing to say, as a program killed by SIGPIPE says nothing.
+    return ExitCode.brokenPipe;
   }
   const message = oneLine(error);
   if (debug && error.stack) deps.io.stderr(error.stack + "\n");

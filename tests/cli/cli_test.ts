@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { COMMANDS, ExitCode } from "../../src/cli/mod.ts";
-import { runCli, runCliInProcess } from "../_support/cli.ts";
+import { cliBin, runCli, runCliInProcess } from "../_support/cli.ts";
 import { VERSION } from "../../src/version.ts";
 
 function oneLine(text: string): void {
@@ -106,4 +106,21 @@ Deno.test("the real process: --version, and an error's exit code reaches the she
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a reader that goes away gets no error line: exit 141, as after SIGPIPE", async () => {
+  // The reader closes its end before the command writes: the write fails with EPIPE.
+  const child = new Deno.Command(cliBin, {
+    args: ["completion", "bash"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  await child.stdout.cancel();
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+  ]);
+  assert.equal(stderr, "");
+  assert.equal(status.code, ExitCode.brokenPipe);
 });
