@@ -7,6 +7,7 @@ import {
   type AccessPoint,
   GlobusApiError,
   isUuid,
+  type Listing,
   TransferClient,
   type Tunnel,
   type TunnelEvent,
@@ -130,19 +131,29 @@ async function showOne<T>(
   return 0;
 }
 
-/** Runs a list call and prints the table or, with -F json, the array of resources. */
+/**
+ * Runs a list call and prints the table or, with -F json, the array of resources. A
+ * record the client could not read is one warning line on stderr while the table shows
+ * the others (exit 0): a row would need values it does not have, and a script reading
+ * the table gets only rows it can trust; -F json prints it as sent, with the others.
+ */
 async function showList<T>(
   args: ParsedArgs,
   deps: CliDeps,
-  call: (onDocument: (doc: unknown) => void) => Promise<T[]>,
+  call: (onDocument: (doc: unknown) => void) => Promise<Listing<T>>,
   headers: string[],
   row: (value: T) => (string | null | undefined)[],
 ): Promise<number> {
   const format: Format = formatOf(args, FORMATS);
   const documents: unknown[] = [];
-  const values = await call((doc) => documents.push(doc));
+  const listing = await call((doc) => documents.push(doc));
   if (format === "json") printJson(deps, documents);
-  else deps.io.stdout(formatTable(headers, values.map(row)));
+  else {
+    deps.io.stdout(formatTable(headers, listing.items.map(row)));
+    for (const record of listing.unreadable) {
+      deps.io.stderr(`globus-streams: warning: ${record.note} (-F json shows it as sent)\n`);
+    }
+  }
   return 0;
 }
 
