@@ -6,7 +6,7 @@ import type { CliDeps } from "./_deps.ts";
 import { formatOf, formatOption, type ParsedArgs, UsageError, uuidArg } from "./_command.ts";
 import { ExitCode } from "./_exit.ts";
 import { printJson } from "./_print.ts";
-import { type AccessPoint, TransferClient, type Tunnel } from "../globus/mod.ts";
+import { type AccessPoint, type Listing, TransferClient, type Tunnel } from "../globus/mod.ts";
 import { CONTACT_HINT, formatContact, parseContact } from "../contact/mod.ts";
 
 export const FORMATS = ["text", "json"] as const;
@@ -154,13 +154,22 @@ export async function showOne<T>(
 export async function showList<T>(
   format: Format,
   deps: CliDeps,
-  call: (onDocument: (doc: unknown) => void) => Promise<T[]>,
+  call: (onDocument: (doc: unknown) => void) => Promise<Listing<T>>,
   headers: string[],
   row: (value: T) => (string | null | undefined)[],
 ): Promise<number> {
   const documents: unknown[] = [];
-  const values = await call((doc) => documents.push(doc));
-  if (format === "json") printJson(deps, documents);
-  else deps.io.stdout(formatTable(headers, values.map(row)));
+  const listing = await call((doc) => documents.push(doc));
+  if (format === "json") {
+    printJson(deps, documents);
+    return ExitCode.ok;
+  }
+  // A record the client could not read is one warning line on stderr while the table
+  // shows the others (exit 0): a row would need values it does not have, and a script
+  // reading the table gets only rows it can trust; -F json prints it as sent.
+  deps.io.stdout(formatTable(headers, listing.items.map(row)));
+  for (const record of listing.unreadable) {
+    deps.io.stderr(`globus-streams: warning: ${record.note} (-F json shows it as sent)\n`);
+  }
   return ExitCode.ok;
 }

@@ -15,9 +15,9 @@ import {
   type Side,
   withValues,
 } from "../conf/mod.ts";
-import { formatContact } from "../contact/mod.ts";
+import { formatContact, isIpAddress, parseContact } from "../contact/mod.ts";
 import type { GlobusApiError, Tunnel } from "../globus/mod.ts";
-import { oneLine } from "../quote/mod.ts";
+import { oneLine, quoteText } from "../quote/mod.ts";
 import type { ServiceDeps } from "./_deps.ts";
 import { EnvironmentError } from "./_error.ts";
 
@@ -81,9 +81,35 @@ export function loadGlobus(): Promise<typeof import("../globus/mod.ts")> {
   return import(new URL("../globus/mod.ts", import.meta.url).href);
 }
 
-function contactOf(host: string | null, port: number | null): string | undefined {
+/** Latest expiration the conf file holds: 12 digits of unix seconds. */
+const MAX_CONF_SECONDS = 999_999_999_999;
+
+/**
+ * A contact the conf file can hold, or undefined when the tunnel has none yet. The
+ * client keeps the service's values as sent (so 'tunnel show' shows them); here the
+ * command acts on them, so a value it cannot use is refused in one line.
+ */
+function contactOf(
+  tunnel: Tunnel,
+  side: "initiator" | "listener",
+): string | undefined {
+  const host = side === "initiator" ? tunnel.initiatorIpAddress : tunnel.listenerIpAddress;
+  const port = side === "initiator" ? tunnel.initiatorPort : tunnel.listenerPort;
   if (host === null || host === "" || port === null) return undefined;
-  return formatContact({ host, port });
+  const text = formatContact({ host, port });
+  const contact = Number.isInteger(port) ? parseContact(text) : undefined;
+  // The preload library connects to the initiator contact itself: an address, not a name.
+  const usable = contact !== undefined && contact.host === host && contact.port === port &&
+    (side === "listener" || isIpAddress(host));
+  if (!usable) {
+    throw new EnvironmentError(
+      "failure",
+      `Cannot use tunnel ${tunnel.id}'s ${side} contact ${quoteText(text, 300)}: want ${
+        side === "initiator" ? "an IP address" : "an IP address or a host name"
+      } and a port 1-65535 ('globus-streams tunnel show ${tunnel.id}' shows it as sent)`,
+    );
+  }
+  return text;
 }
 
 /** Unix seconds of an ISO 8601 time; a time without a zone is UTC, as Transfer means it. */
@@ -91,19 +117,38 @@ export function isoSeconds(text: string): number {
   const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text}Z`;
   const ms = Date.parse(zoned.replace(/(\.\d{3})\d+/, "$1"));
   if (Number.isNaN(ms)) {
-    throw new EnvironmentError("failure", `Cannot read the tunnel's created_time "${text}"`);
+    throw new EnvironmentError(
+      "failure",
+      `Cannot read the tunnel's created_time ${quoteText(text, 100)}`,
+    );
   }
   return Math.floor(ms / 1000);
+}
+
+/** Unix seconds the tunnel expires at, as the conf file holds it. */
+function expirationOf(tunnel: Tunnel): number {
+  const minutes = tunnel.lifetimeMins;
+  // lifetime_mins is minutes: the expiration is created_time plus that many * 60 s.
+  const seconds = minutes === null ? NaN : isoSeconds(tunnel.createdTime) + minutes * 60;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_CONF_SECONDS) {
+    throw new EnvironmentError(
+      "failure",
+      `Cannot use tunnel ${tunnel.id}'s lifetime: created_time ${
+        quoteText(tunnel.createdTime, 100)
+      } and lifetime_mins ${String(minutes)} give no expiration time the conf file can ` +
+        `hold ('globus-streams tunnel show ${tunnel.id}' shows them as sent)`,
+    );
+  }
+  return seconds;
 }
 
 /** The conf values a tunnel document determines: contacts, expiration, update time. */
 export function tunnelValues(tunnel: Tunnel, nowMs: number): Partial<ConfValues> {
   return {
-    connectorContactString: contactOf(tunnel.initiatorIpAddress, tunnel.initiatorPort),
-    listenerContactString: contactOf(tunnel.listenerIpAddress, tunnel.listenerPort),
+    connectorContactString: contactOf(tunnel, "initiator"),
+    listenerContactString: contactOf(tunnel, "listener"),
     updateTime: Math.floor(nowMs / 1000),
-    // lifetime_mins is minutes: the expiration is created_time plus that many * 60 s.
-    tunnelExpirationTime: isoSeconds(tunnel.createdTime) + tunnel.lifetimeMins * 60,
+    tunnelExpirationTime: expirationOf(tunnel),
   };
 }
 

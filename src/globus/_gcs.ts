@@ -5,6 +5,7 @@ import { Authorizer, type ClientOptions, gcsScope } from "./_auth.ts";
 import { checkUuid, GlobusApiError } from "./_error.ts";
 import { isUuid } from "../uuid/mod.ts";
 import { HttpClient } from "./_http.ts";
+import { type Listing, readRecords } from "./_listing.ts";
 
 export interface LanSecret {
   id: string;
@@ -18,22 +19,28 @@ export interface LanSecret {
 export interface StreamGateway {
   id: string;
   displayName: string;
-  lanSecretRequired: boolean;
+  lanSecretRequired: boolean | null;
   lanName: string | null;
   tlsftpUrl: string | null;
+  /** Fields this program does not know (users_allow, identity_mappings, ...), as sent. */
+  extra: Record<string, unknown>;
 }
 
-function envelope<T extends z.ZodType>(item: T) {
-  return z.object({
-    DATA_TYPE: z.string().startsWith("result#"),
-    code: z.string().optional(),
-    data: z.array(item),
-  });
-}
+/**
+ * GCS's result envelope. Its data items are read one by one: GCS may put documents of
+ * other types beside the ones asked for, and a gateway this program cannot read must not
+ * hide the others (see _listing.ts).
+ */
+const envelope = z.object({
+  DATA_TYPE: z.string().startsWith("result#"),
+  code: z.string().optional(),
+  data: z.array(z.unknown()),
+});
 
 /** Longest LAN secret taken: what the preload library keeps (native/src/answer.zig). */
 const MAX_SECRET_CHARS = 1024;
 
+// Strict where the conf file needs it (below); unknown fields pass.
 const lanSecretDocument = z.object({
   DATA_TYPE: z.string().startsWith("lan_secret#"),
   // Both go into the conf file (lankey_id, lankey): a UUID, and one token of visible
@@ -48,11 +55,20 @@ const lanSecretDocument = z.object({
   stream_access_point_id: z.string(),
 });
 
-const gatewayDocument = z.object({
+const GATEWAY_FIELDS = new Set([
+  "DATA_TYPE",
+  "id",
+  "display_name",
+  "lan_secret_required",
+  "lan_name",
+  "tlsftp_url",
+]);
+
+const gatewayDocument = z.looseObject({
   DATA_TYPE: z.string().startsWith("stream_gateway#"),
   id: z.string(),
   display_name: z.string(),
-  lan_secret_required: z.boolean(),
+  lan_secret_required: z.boolean().nullable().optional(),
   lan_name: z.string().nullable().optional(),
   tlsftp_url: z.string().nullable().optional(),
 });
@@ -61,10 +77,37 @@ function toGateway(document: z.infer<typeof gatewayDocument>): StreamGateway {
   return {
     id: document.id,
     displayName: document.display_name,
-    lanSecretRequired: document.lan_secret_required,
+    lanSecretRequired: document.lan_secret_required ?? null,
     lanName: document.lan_name ?? null,
     tlsftpUrl: document.tlsftp_url ?? null,
+    // fromEntries defines own properties: "__proto__" stays a plain key.
+    extra: Object.fromEntries(
+      Object.entries(document).filter(([key]) => !GATEWAY_FIELDS.has(key)),
+    ),
   };
+}
+
+function dataTypeOf(item: unknown): string | undefined {
+  const type = item !== null && typeof item === "object"
+    ? (item as { DATA_TYPE?: unknown }).DATA_TYPE
+    : undefined;
+  return typeof type === "string" ? type : undefined;
+}
+
+/** The data items of one DATA_TYPE family ("lan_secret#"), as the envelope sent them. */
+function itemsOf(data: readonly unknown[], family: string): unknown[] {
+  return data.filter((item) => dataTypeOf(item)?.startsWith(family));
+}
+
+/**
+ * The envelope of an answer about one document: its first data item of `family`, checked
+ * (the one the command acts on), at data.0; items of other types beside it are ignored.
+ */
+function envelopeOf<T extends z.ZodType>(family: string, item: T) {
+  return envelope.extend({
+    data: z.array(z.unknown()).transform((data) => itemsOf(data, family))
+      .pipe(z.tuple([item], z.unknown())),
+  });
 }
 
 /**
@@ -139,10 +182,8 @@ export class GcsClient {
       json,
       bearer: await this.#bearer(),
       authFix: this.#authFix(),
-      schema: envelope(lanSecretDocument).refine((doc) => doc.data.length > 0, {
-        message: "data is empty",
-        path: ["data"],
-      }),
+      // The first lan_secret document is the one issued; others beside it are ignored.
+      schema: envelopeOf("lan_secret#", lanSecretDocument),
     });
     const secret = value.data[0];
     return {
@@ -166,15 +207,28 @@ export class GcsClient {
     });
   }
 
-  async listStreamGateways(): Promise<StreamGateway[]> {
+  /** Every stream gateway, read one by one: one that does not fit is kept in `unreadable`. */
+  async listStreamGateways(): Promise<Listing<StreamGateway>> {
     const { value } = await this.#http.request({
       method: "GET",
       path: "stream_gateways",
       bearer: await this.#bearer(),
       authFix: this.#authFix(),
-      schema: envelope(gatewayDocument),
+      schema: envelope,
     });
-    return value.data.map(toGateway);
+    const listing: Listing<StreamGateway> = { items: [], unreadable: [] };
+    // Documents of another DATA_TYPE are not gateways; one without a DATA_TYPE is read,
+    // and noted when it does not fit.
+    const records = value.data.filter((item) =>
+      dataTypeOf(item)?.startsWith("stream_gateway#") ?? true
+    );
+    readRecords(listing, records, {
+      what: "stream gateway",
+      service: this.#http.service,
+      schema: gatewayDocument,
+      convert: toGateway,
+    });
+    return listing;
   }
 
   async getStreamGateway(gatewayId: string): Promise<StreamGateway> {
@@ -184,10 +238,7 @@ export class GcsClient {
       path: `stream_gateways/${gatewayId}`,
       bearer: await this.#bearer(),
       authFix: this.#authFix(),
-      schema: envelope(gatewayDocument).refine((doc) => doc.data.length > 0, {
-        message: "data is empty",
-        path: ["data"],
-      }),
+      schema: envelopeOf("stream_gateway#", gatewayDocument),
       notFound: { what: `Stream gateway "${gatewayId}"` },
     });
     return toGateway(value.data[0]);

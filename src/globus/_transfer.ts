@@ -2,41 +2,62 @@
 // plus the one v0.10 call that finds an endpoint's GCS manager.
 import { z } from "zod";
 import { Authorizer, type ClientOptions, TRANSFER_SCOPE } from "./_auth.ts";
-import { formatContact, isIpAddress, parseContact } from "../contact/mod.ts";
 import { checkUuid, GlobusApiError } from "./_error.ts";
 import { isUuid } from "../uuid/mod.ts";
 import { HttpClient, type HttpMethod } from "./_http.ts";
 import { serviceUrls } from "./_urls.ts";
+import { type Listing, readRecords } from "./_listing.ts";
 
+/** The five tunnel states the Transfer API documents. */
 export type TunnelState = "UNINITIALIZED" | "AWAITING_LISTENER" | "ACTIVE" | "STOPPING" | "STOPPED";
 
-/** A tunnel, flattened from the JSON:API document. */
+/** The event codes seen from the real service (the SDK's recorded responses). */
+export type TunnelEventCode = "STARTED" | "TUNNEL_ACTIVE" | "TUNNEL_STOPPED";
+
+/**
+ * One of the known values, or text this program does not know yet (the Beta service
+ * has sent a state "ERROR"). Code that acts on a value compares it with the known ones;
+ * printers show any value as it came.
+ */
+export type KnownOr<Known extends string> = Known | (string & Record<never, never>);
+
+/**
+ * A tunnel, flattened from the JSON:API document, with its values as the service sent
+ * them: a host name where an IP address is expected, a port out of range or an unknown
+ * state are kept, so they can be shown. What a command acts on (the contact the preload
+ * library connects to, the expiration the conf file holds) is checked where it is used.
+ */
 export interface Tunnel {
   id: string;
   label: string | null;
-  state: TunnelState;
+  state: KnownOr<TunnelState>;
   status: string | null;
   submissionId: string | null;
-  lifetimeMins: number;
+  lifetimeMins: number | null;
   restartable: boolean;
   listenerIpAddress: string | null;
   listenerPort: number | null;
   initiatorIpAddress: string | null;
   initiatorPort: number | null;
-  /** ISO 8601 as the service sends it. */
+  /** ISO 8601 as the service sends it (the real one: no zone, microseconds). */
   createdTime: string;
   initiatorAccessPointId: string;
   listenerAccessPointId: string;
   ownerId: string | null;
+  /** Attributes this program does not know, as sent. */
+  extra: Record<string, unknown>;
 }
 
 export interface TunnelEvent {
-  id: number;
-  code: string;
-  isError: boolean;
+  /** An integer from Transfer; JSON:API would allow a string, kept as sent. */
+  id: number | string;
+  code: KnownOr<TunnelEventCode>;
+  isError: boolean | null;
   description: string;
   details: string;
   time: string;
+  /** Attributes this program does not know, as sent. */
+  extra: Record<string, unknown>;
 }
 
 export interface AccessPoint {
@@ -44,7 +65,8 @@ export interface AccessPoint {
   displayName: string;
   tlsftpServer: string | null;
   hostEndpointId: string;
-  /** The other attributes (advertised_owner, contact_email, ...) as strings or null. */
+  /** The other attributes (advertised_owner, contact_email, ..., and any unknown one)
+   * as strings or null. */
   [attribute: string]: string | null;
 }
 
@@ -53,117 +75,92 @@ export interface DocumentOptions {
   onDocument?: (document: unknown) => void;
 }
 
-const TUNNEL_STATES = [
-  "UNINITIALIZED",
-  "AWAITING_LISTENER",
-  "ACTIVE",
-  "STOPPING",
-  "STOPPED",
-] as const;
-
 const MAX_PAGES = 1000;
-
-// The CLI writes a tunnel's contacts and expiration into the conf file; the bounds below
-// are what that file (and the preload library reading it) can hold, so a document
-// outside them is the service's malformed answer, not a conf error later.
-
-/** Longest tunnel lifetime taken: 100 years (expiration times stay 12 digits). */
-const MAX_LIFETIME_MINS = 52_560_000;
-/** Latest created_time taken (9999-12-31T23:59:59Z), in ms. */
-const MAX_TIME_MS = 253_402_300_799_000;
-/** Longest host name (DNS). */
-const MAX_HOST_CHARS = 253;
 
 const uuid = z.string().refine(isUuid, "want a UUID");
 
+// Relationship ids stay UUIDs: commands fetch the access point and its endpoint by them,
+// and a record whose ids are not ids is not a tunnel of this service.
 function relationship(type: string) {
-  return z.object({ data: z.object({ type: z.literal(type), id: uuid }) });
+  return z.looseObject({ data: z.looseObject({ type: z.literal(type), id: uuid }) });
 }
 
 const nullableString = z.string().nullable().optional();
-const nullablePort = z.number().int().min(1).max(65535).nullable().optional();
+/** A number as sent: whether a port or lifetime is usable is checked where it is used. */
+const nullableNumber = z.number().nullable().optional();
 
-/** "" or an IP address: the initiator contact is what the preload library connects to. */
-const ipAddress = z.string().refine(
-  (text) => text === "" || isIpAddress(text),
-  "want an IP address",
-).nullable().optional();
+const TUNNEL_ATTRIBUTES = new Set([
+  "label",
+  "submission_id",
+  "lifetime_mins",
+  "restartable",
+  "listener_ip_address",
+  "listener_port",
+  "initiator_ip_address",
+  "initiator_port",
+  "created_time",
+  "state",
+  "status",
+]);
 
-/** "" or a host a contact string can carry: an IP address or a host name. */
-const contactHost = z.string().refine(
-  (text) =>
-    text === "" ||
-    (text.length <= MAX_HOST_CHARS &&
-      parseContact(formatContact({ host: text, port: 1 }))?.host === text),
-  "want an IP address or a host name",
-).nullable().optional();
-
-/** ms of an ISO 8601 time; one without a zone is UTC, as Transfer means it. */
-function isoMs(text: string): number {
-  const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text}Z`;
-  return Date.parse(zoned.replace(/(\.\d{3})\d+/, "$1"));
-}
-
-const createdTime = z.string().refine((text) => {
-  const ms = isoMs(text);
-  return ms >= 0 && ms <= MAX_TIME_MS;
-}, "want an ISO 8601 time between 1970 and 9999");
-
-const tunnelResource = z.object({
+// Loose objects: fields this program does not know pass through, to be shown.
+const tunnelResource = z.looseObject({
   type: z.literal("Tunnel"),
   id: z.string(),
-  attributes: z.object({
+  attributes: z.looseObject({
     label: nullableString,
     submission_id: nullableString,
-    lifetime_mins: z.number().int().min(1).max(MAX_LIFETIME_MINS),
-    restartable: z.boolean().optional(),
-    listener_ip_address: contactHost,
-    listener_port: nullablePort,
-    initiator_ip_address: ipAddress,
-    initiator_port: nullablePort,
-    created_time: createdTime,
-    state: z.enum(TUNNEL_STATES),
+    lifetime_mins: nullableNumber,
+    restartable: z.boolean().nullable().optional(),
+    listener_ip_address: nullableString,
+    listener_port: nullableNumber,
+    initiator_ip_address: nullableString,
+    initiator_port: nullableNumber,
+    created_time: z.string(),
+    state: z.string(),
     status: nullableString,
   }),
-  relationships: z.object({
+  relationships: z.looseObject({
     initiator: relationship("StreamAccessPoint"),
     listener: relationship("StreamAccessPoint"),
-    owner: z.object({ data: z.object({ id: z.string() }).nullable() }).optional(),
+    owner: z.looseObject({ data: z.looseObject({ id: z.string() }).nullable() }).nullable()
+      .optional(),
   }),
 });
 
-const eventResource = z.object({
+const EVENT_ATTRIBUTES = new Set(["code", "is_error", "description", "details", "time"]);
+
+const eventResource = z.looseObject({
   type: z.literal("TunnelEvent"),
-  id: z.number().int(),
-  attributes: z.object({
+  id: z.union([z.number(), z.string()]),
+  attributes: z.looseObject({
     code: z.string(),
-    is_error: z.boolean(),
+    is_error: z.boolean().nullable().optional(),
     description: nullableString,
     details: z.unknown().optional(),
     time: z.string(),
   }),
 });
 
-const accessPointResource = z.object({
+const accessPointResource = z.looseObject({
   type: z.literal("StreamAccessPoint"),
   id: z.string(),
   attributes: z.looseObject({ display_name: z.string(), tlsftp_server: nullableString }),
-  relationships: z.object({ host_endpoint: relationship("Endpoint") }),
+  relationships: z.looseObject({ host_endpoint: relationship("Endpoint") }),
 });
 
 function single<T extends z.ZodType>(resource: T) {
   return z.object({ data: resource });
 }
 
-function page<T extends z.ZodType>(resource: T) {
-  return z.object({
-    data: z.array(resource),
-    links: z.object({
-      next: z.string().refine((next) => URL.canParse(next, "http://localhost/"), "not a URL")
-        .nullable().optional(),
-    }).nullable().optional(),
-  });
-}
+/** A page of a list: its records are read one by one (see _listing.ts). */
+const pageDocument = z.object({
+  data: z.array(z.unknown()),
+  links: z.object({
+    next: z.string().refine((next) => URL.canParse(next, "http://localhost/"), "not a URL")
+      .nullable().optional(),
+  }).nullable().optional(),
+});
 
 /** An http or https URL (a GCS manager's); "" means none, like null. */
 function isHttpUrl(text: string): boolean {
@@ -179,9 +176,12 @@ const endpointDocument = z.object({
     .optional(),
 });
 
-type TunnelResource = z.infer<typeof tunnelResource>;
+function extraOf(attributes: Record<string, unknown>, known: Set<string>) {
+  // fromEntries defines own properties: "__proto__" stays a plain key.
+  return Object.fromEntries(Object.entries(attributes).filter(([key]) => !known.has(key)));
+}
 
-function toTunnel(resource: TunnelResource): Tunnel {
+function toTunnel(resource: z.infer<typeof tunnelResource>): Tunnel {
   const a = resource.attributes;
   return {
     id: resource.id,
@@ -189,7 +189,7 @@ function toTunnel(resource: TunnelResource): Tunnel {
     state: a.state,
     status: a.status ?? null,
     submissionId: a.submission_id ?? null,
-    lifetimeMins: a.lifetime_mins,
+    lifetimeMins: a.lifetime_mins ?? null,
     restartable: a.restartable ?? false,
     listenerIpAddress: a.listener_ip_address ?? null,
     listenerPort: a.listener_port ?? null,
@@ -199,6 +199,7 @@ function toTunnel(resource: TunnelResource): Tunnel {
     initiatorAccessPointId: resource.relationships.initiator.data.id,
     listenerAccessPointId: resource.relationships.listener.data.id,
     ownerId: resource.relationships.owner?.data?.id ?? null,
+    extra: extraOf(a, TUNNEL_ATTRIBUTES),
   };
 }
 
@@ -212,10 +213,11 @@ function toEvent(resource: z.infer<typeof eventResource>): TunnelEvent {
   return {
     id: resource.id,
     code: a.code,
-    isError: a.is_error,
+    isError: a.is_error ?? null,
     description: a.description ?? "",
     details,
     time: a.time,
+    extra: extraOf(a, EVENT_ATTRIBUTES),
   };
 }
 
@@ -305,16 +307,17 @@ export class TransferClient {
     return { value: answer.value, document: answer.document };
   }
 
-  /** Every item of a paged list, following links.next. */
-  async #all<T extends z.ZodType>(
+  /**
+   * Every record of a paged list, following links.next, read record by record: one that
+   * does not fit its schema is kept in `unreadable` and never hides the others.
+   */
+  async #all<S extends z.ZodType, T>(
     path: string,
-    resource: T,
+    read: { what: string; schema: S; convert: (record: z.infer<S>) => T },
     query: Record<string, string | undefined>,
-    notFound?: { what: string; hint?: string },
-    options?: DocumentOptions,
-  ): Promise<z.infer<T>[]> {
-    const items: z.infer<T>[] = [];
-    const schema = page(resource);
+    extra: { notFound?: { what: string; hint?: string }; options?: DocumentOptions } = {},
+  ): Promise<Listing<T>> {
+    const listing: Listing<T> = { items: [], unreadable: [] };
     let next: string | undefined = path;
     for (let pages = 0; next !== undefined; pages++) {
       if (pages === MAX_PAGES) {
@@ -323,22 +326,21 @@ export class TransferClient {
           `Transfer sent more than ${MAX_PAGES} pages for "${path}": giving up`,
         );
       }
-      const answer: { value: z.infer<typeof schema>; document: unknown } = await this.#call(
+      const answer: { value: z.infer<typeof pageDocument> } = await this.#call(
         "GET",
         next,
-        schema,
+        pageDocument,
         {
           query: pages === 0 ? query : undefined,
-          notFound,
+          notFound: extra.notFound,
         },
       );
-      const { value, document } = answer;
-      const raw = (document as { data: unknown[] }).data;
-      raw.forEach((item) => options?.onDocument?.(item));
-      items.push(...(value.data as z.infer<T>[]));
+      const value = answer.value;
+      value.data.forEach((record) => extra.options?.onDocument?.(record));
+      readRecords(listing, value.data, { ...read, service: "Transfer" });
       next = value.links?.next ?? undefined;
     }
-    return items;
+    return listing;
   }
 
   /** Creates a tunnel; a retry with the same submissionId returns the same tunnel. */
@@ -399,9 +401,17 @@ export class TransferClient {
   }
 
   /** Every tunnel the caller owns (all pages). */
-  async listTunnels(options?: DocumentOptions): Promise<Tunnel[]> {
-    const items = await this.#all("v2/tunnels", tunnelResource, {}, undefined, options);
-    return items.map(toTunnel);
+  listTunnels(options?: DocumentOptions): Promise<Listing<Tunnel>> {
+    return this.#all(
+      "v2/tunnels",
+      {
+        what: "tunnel",
+        schema: tunnelResource,
+        convert: toTunnel,
+      },
+      {},
+      { options },
+    );
   }
 
   async updateTunnel(
@@ -427,7 +437,9 @@ export class TransferClient {
       `v2/tunnels/${tunnelId}`,
       single(tunnelResource),
       {
-        json: { data: { type: "Tunnel", id: tunnelId, attributes } },
+        // As the official SDK and CLI send it (globus_cli/commands/streams/tunnel/stop.py
+        // and update.py, 3.44.0): the tunnel is named by the path, not by data.id.
+        json: { data: { type: "Tunnel", attributes } },
         notFound: { what: `Tunnel "${tunnelId}"`, hint: LIST_HINT },
       },
     );
@@ -444,16 +456,18 @@ export class TransferClient {
     options?.onDocument?.(document);
   }
 
-  async tunnelEvents(tunnelId: string, options?: DocumentOptions): Promise<TunnelEvent[]> {
+  async tunnelEvents(tunnelId: string, options?: DocumentOptions): Promise<Listing<TunnelEvent>> {
     checkUuid("tunnel", tunnelId);
-    const items = await this.#all(
+    return await this.#all(
       `v2/tunnels/${tunnelId}/events`,
-      eventResource,
+      {
+        what: "event",
+        schema: eventResource,
+        convert: toEvent,
+      },
       {},
-      { what: `Tunnel "${tunnelId}"`, hint: LIST_HINT },
-      options,
+      { notFound: { what: `Tunnel "${tunnelId}"`, hint: LIST_HINT }, options },
     );
-    return items.map(toEvent);
   }
 
   async getAccessPoint(accessPointId: string, options?: DocumentOptions): Promise<AccessPoint> {
@@ -468,21 +482,18 @@ export class TransferClient {
     return toAccessPoint(value.data);
   }
 
-  async listAccessPoints(
+  listAccessPoints(
     filter: { fulltext?: string; endpointAdmin?: string } = {},
     options?: DocumentOptions,
-  ): Promise<AccessPoint[]> {
-    const items = await this.#all(
-      "v2/stream_access_points",
-      accessPointResource,
-      {
-        "filter[fulltext]": filter.fulltext,
-        "filter[endpoint_admin]": filter.endpointAdmin,
-      },
-      undefined,
-      options,
-    );
-    return items.map(toAccessPoint);
+  ): Promise<Listing<AccessPoint>> {
+    return this.#all("v2/stream_access_points", {
+      what: "stream access point",
+      schema: accessPointResource,
+      convert: toAccessPoint,
+    }, {
+      "filter[fulltext]": filter.fulltext,
+      "filter[endpoint_admin]": filter.endpointAdmin,
+    }, { options });
   }
 
   /** GET /v0.10/endpoint/{id} -> its gcs_manager_url. */

@@ -3,6 +3,9 @@
  * credentials, the stored PKCE login), the Transfer API's tunnels and stream access
  * points, and each endpoint's GCS manager (LAN secrets). Every answer is checked with
  * a zod schema; every failure is one GlobusApiError line whose `kind` picks the exit code.
+ * The schemas check what the program acts on and keep the rest as sent: unknown states,
+ * codes and fields pass through, and lists are read record by record (a `Listing`), so
+ * one record this program cannot read never hides the others.
  *
  * @example
  * ```ts
@@ -39,10 +42,13 @@ export {
 export {
   type AccessPoint,
   type DocumentOptions,
+  type KnownOr,
   TransferClient,
   type Tunnel,
   type TunnelEvent,
+  type TunnelEventCode,
   type TunnelState,
 } from "./_transfer.ts";
+export type { Listing, UnreadableRecord } from "./_listing.ts";
 export { GcsClient, type LanSecret, type StreamGateway } from "./_gcs.ts";
 export { tokensPath } from "./_tokens.ts";

@@ -57,7 +57,7 @@ Deno.test("initialize on both sides, as two users on two hosts would", async () 
   assert.equal(conf.connector_contact_string_ttl, "10");
   assert.ok(Math.abs(Number(conf.update_time) - Date.now() / 1000) < 30);
   const created = Math.floor(Date.parse(active.createdTime.replace(/(\.\d{3})\d+/, "$1")) / 1000);
-  assert.equal(Number(conf.tunnel_expiration_time), created + active.lifetimeMins * 60);
+  assert.equal(Number(conf.tunnel_expiration_time), created + active.lifetimeMins! * 60);
   assert.equal(conf.side, "initiating");
   assert.equal(conf.tunnel_id, tunnel.id);
   assert.equal(conf.listener_contact_string, `127.0.0.1:${appPort}`);

@@ -283,7 +283,7 @@ Deno.test("a malformed answer: exit 1 and one line naming what was wrong", async
   const { env, stop } = await startEmulatorInProcess();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    () => Response.json({ data: [{ type: "Tunnel", id: 7 }], links: null }),
+    () => Response.json({ data: { type: "Tunnel", id: 7 }, links: null }),
   );
   try {
     const result = await runCliInProcess(["tunnel", "list"], {
@@ -292,8 +292,30 @@ Deno.test("a malformed answer: exit 1 and one line naming what was wrong", async
     assert.equal(result.code, 1);
     assert.match(
       oneLine(result.stderr),
-      /^globus-streams: Transfer sent a malformed answer to GET "\/v2\/tunnels": data\.0\.id: .*expected string/,
+      /^globus-streams: Transfer sent a malformed answer to GET "\/v2\/tunnels": data: .*expected array/,
     );
+  } finally {
+    await server.shutdown();
+    await stop();
+  }
+});
+
+Deno.test("a list record that cannot be read is one warning line; the list goes on", async () => {
+  const { env, stop } = await startEmulatorInProcess();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => Response.json({ data: [{ type: "Tunnel", id: 7 }], links: null }),
+  );
+  try {
+    const result = await runCliInProcess(["tunnel", "list"], {
+      env: { ...env, GLOBUS_SDK_SERVICE_URL_TRANSFER: `http://127.0.0.1:${server.addr.port}/` },
+    });
+    assert.equal(result.code, 0);
+    assert.match(
+      oneLine(result.stderr),
+      /^globus-streams: warning: Transfer sent tunnel 1 of the list \(id "7"\) in a form this program cannot read: id: .*expected string.* \(-F json shows it as sent\)$/,
+    );
+    assert.equal(result.stdout.split("\n").length, 3, "the header and rule, no row");
   } finally {
     await server.shutdown();
     await stop();

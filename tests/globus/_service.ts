@@ -53,7 +53,7 @@ export function jsonResponse(status: number, body: unknown, headers: Record<stri
 }
 
 export function startTinyService(
-  handler: (request: Request, path: string) => Response | Promise<Response>,
+  handler: (request: Request, path: string, body: string) => Response | Promise<Response>,
 ): TinyService {
   let hits = 0;
   const server = Deno.serve(
@@ -72,8 +72,8 @@ export function startTinyService(
         });
       }
       hits++;
-      await request.body?.cancel();
-      return handler(request, path);
+      const body = await request.text();
+      return handler(request, path, body);
     },
   );
   const url = `http://127.0.0.1:${server.addr.port}/`;

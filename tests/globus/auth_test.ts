@@ -160,7 +160,7 @@ Deno.test("PKCE login stores tokens in a 0700 dir, file 0600, and whoami names t
     ]);
     assert.equal((await whoAmI({ env })).username, "emulated-user@example.org");
     const tunnels = await new TransferClient({ env }).listTunnels();
-    assert.deepEqual(tunnels, []);
+    assert.deepEqual(tunnels, { items: [], unreadable: [] });
   } finally {
     await emulator.stop();
     await Deno.remove(dir, { recursive: true });

@@ -94,7 +94,8 @@ Deno.test("a PATCH is not retried", async () => {
 
 Deno.test("a document that does not match the schema is 'malformed', naming the field", async () => {
   const document = tunnelDocument();
-  (document.data.attributes as Record<string, unknown>).state = "DANCING";
+  // An unknown state is kept (tests/globus/recorded_test.ts); a number is no state.
+  (document.data.attributes as Record<string, unknown>).state = 7;
   const service = startTinyService(() => jsonResponse(200, document));
   try {
     const client = new TransferClient({ env: envOf(service.env), retryBaseMs: 1 });
@@ -279,7 +280,7 @@ Deno.test("links.next to another origin is a malformed answer, and the token nev
     ) {
       next = link;
       const before = service.hits();
-      assert.deepEqual(await client.listTunnels(), []);
+      assert.deepEqual(await client.listTunnels(), { items: [], unreadable: [] });
       assert.equal(service.hits() - before, 2, link);
     }
   } finally {

@@ -24,7 +24,7 @@ Deno.test("GLOBUS_SDK_VERIFY_SSL: the emulator's CA is trusted, nothing else is,
       new GcsClient(base, endpoint, {
         env: (name) => ({ ...exports, ...values })[name],
         retryBaseMs: 1,
-      }).listStreamGateways();
+      }).listStreamGateways().then((listing) => listing.items);
 
     assert.equal((await gateways({})).length, 1);
     // The SDK's spelling of the same URL, ending in /api, is the same manager.

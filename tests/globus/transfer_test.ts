@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   GcsClient,
   GlobusApiError,
+  type KnownOr,
   TransferClient,
   type TunnelState,
 } from "../../src/globus/mod.ts";
@@ -63,13 +64,13 @@ Deno.test("a tunnel's life through TransferClient: create, update, stop, delete"
     const stopping = await client.updateTunnel(created.id, { state: "STOPPING" });
     assert.equal(stopping.state, "STOPPING");
     assert.equal(stopping.status, "A request to stop tunnel has been received.");
-    let state: TunnelState = stopping.state;
+    let state: KnownOr<TunnelState> = stopping.state;
     for (let i = 0; i < 50 && state !== "STOPPED"; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
       state = (await client.getTunnel(created.id)).state;
     }
     assert.equal(state, "STOPPED");
-    const events = await client.tunnelEvents(created.id);
+    const { items: events } = await client.tunnelEvents(created.id);
     assert.deepEqual(events.map((e) => e.code), ["STARTED", "TUNNEL_ACTIVE", "TUNNEL_STOPPED"]);
     const eventIds = events.map((e) => e.id);
     assert.ok(eventIds.every((id, i) => i === 0 || id > eventIds[i - 1]), `ids ${eventIds}`);
@@ -97,7 +98,7 @@ Deno.test("create with the same submission id returns the same tunnel", async ()
     const first = await client.createTunnel(request);
     const second = await client.createTunnel(request);
     assert.equal(second.id, first.id);
-    assert.equal((await client.listTunnels()).length, 1);
+    assert.equal((await client.listTunnels()).items.length, 1);
   } finally {
     await stop();
   }
@@ -123,7 +124,7 @@ Deno.test("listTunnels follows links.next across pages", async () => {
         })).id,
       );
     }
-    const listed = await client.listTunnels();
+    const { items: listed } = await client.listTunnels();
     assert.deepEqual(listed.map((t) => t.label), ["n0", "n1", "n2", "n3", "n4"]);
     assert.deepEqual(new Set(listed.map((t) => t.id)), new Set(ids));
     assert.equal(gets, 3);
@@ -150,7 +151,7 @@ Deno.test("a tunnel is visible to its owner only", async () => {
     const request = startLogin({ env });
     await finishLogin(request, await approveLogin(request.url, approvalSecret), { env });
     const asUser = new TransferClient({ env });
-    assert.deepEqual(await asUser.listTunnels(), []);
+    assert.deepEqual(await asUser.listTunnels(), { items: [], unreadable: [] });
     const error = await failure(asUser.getTunnel(tunnel.id));
     assert.equal(error.status, 404);
     const stopError = await failure(asUser.updateTunnel(tunnel.id, { state: "STOPPING" }));
@@ -166,19 +167,26 @@ Deno.test("access points: get, list, filters, and the endpoint's GCS manager URL
   const { env: exports, emulator, stop } = await startEmulatorInProcess();
   try {
     const client = new TransferClient({ env: (name) => exports[name] });
-    const all = await client.listAccessPoints();
+    const { items: all } = await client.listAccessPoints();
     assert.equal(all.length, 2);
     const point = await client.getAccessPoint(exports.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP);
     assert.equal(point.displayName, "Site A access point");
     assert.equal(point.keywords, "emulator,initiating");
     assert.equal(point.tlsftpServer, null);
-    assert.deepEqual((await client.listAccessPoints({ fulltext: "SITE B" })).map((p) => p.id), [
-      exports.GLOBUS_STREAMS_EMULATOR_LISTENER_AP,
-    ]);
-    assert.equal((await client.listAccessPoints({ fulltext: "nothing like it" })).length, 0);
+    assert.deepEqual(
+      (await client.listAccessPoints({ fulltext: "SITE B" })).items.map((p) => p.id),
+      [
+        exports.GLOBUS_STREAMS_EMULATOR_LISTENER_AP,
+      ],
+    );
+    assert.equal((await client.listAccessPoints({ fulltext: "nothing like it" })).items.length, 0);
     const admin = emulator.config.users[0].id;
-    assert.equal((await client.listAccessPoints({ endpointAdmin: admin })).length, 2);
-    assert.equal((await client.listAccessPoints({ endpointAdmin: crypto.randomUUID() })).length, 0);
+    assert.equal((await client.listAccessPoints({ endpointAdmin: admin })).items.length, 2);
+    assert.equal(
+      (await client.listAccessPoints({ endpointAdmin: crypto.randomUUID() })).items
+        .length,
+      0,
+    );
     assert.equal(
       await client.gcsManagerUrl(point.hostEndpointId),
       emulator.gcsManagerUrl(point.hostEndpointId),
@@ -244,7 +252,7 @@ Deno.test("GcsClient: LAN secrets for a tunnel side, kept for the data plane; ga
       gcs.createLanSecret({ tunnelId: crypto.randomUUID(), streamAccessPointId: point.id }),
     );
     assert.equal(noTunnel.status, 404);
-    const gateways = await gcs.listStreamGateways();
+    const { items: gateways } = await gcs.listStreamGateways();
     assert.equal(gateways.length, 1);
     assert.equal(gateways[0].lanSecretRequired, true);
     assert.deepEqual(await gcs.getStreamGateway(gateways[0].id), gateways[0]);

@@ -92,7 +92,7 @@ export async function startPlaneWorld(
     deleteLanSecret: (secret) =>
       gcsOf(secret.streamAccessPointId === pointOf("initiator") ? "initiator" : "listener")
         .deleteLanSecret(secret.id),
-    events: (tunnelId) => transfer.tunnelEvents(tunnelId),
+    events: async (tunnelId) => (await transfer.tunnelEvents(tunnelId)).items,
     async stopTunnel(tunnelId) {
       await transfer.updateTunnel(tunnelId, { state: "STOPPING" });
       await waitFor(async () => (await transfer.getTunnel(tunnelId)).state === "STOPPED", 5000);
