@@ -317,3 +317,26 @@ export async function hasCommand(name: string): Promise<boolean> {
 export function count(text: string, needle: string): number {
   return text.split(needle).length - 1;
 }
+
+/** Runs fn with a temp dir (prefix names the test file), removed afterwards. */
+export async function withTemp(prefix: string, fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A good preload answer for the test access point on port, with extra keys (or none). */
+export function answerFor(port: number, extra: Record<string, string | number | undefined> = {}) {
+  return {
+    tunnel_id: tunnelId,
+    connector_contact_string: `127.0.0.1:${port}`,
+    fake_port: 4001,
+    lankey: secret,
+    lankey_id: secretId,
+    ttl_seconds: 30,
+    ...extra,
+  };
+}

@@ -3,7 +3,14 @@
 // never a FIFO (the program must not stall), never a file another user owns. Refused,
 // the lines go to stderr after one [init] line saying so.
 import assert from "node:assert/strict";
-import { buildLibrary, fixtures, preloadEnv, run, tunnelId } from "./_support.ts";
+import {
+  buildLibrary,
+  fixtures,
+  preloadEnv,
+  run,
+  tunnelId,
+  withTemp as withTempDir,
+} from "./_support.ts";
 
 const client = `${fixtures}client.py`;
 const isRoot = Deno.uid() === 0;
@@ -31,14 +38,7 @@ function assertRefused(path: string, stderr: string): void {
   assert.match(stderr, /\n\[getaddrinfo\] /);
 }
 
-async function withTemp(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "gs-native-debug-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir("gs-native-debug-", fn);
 
 Deno.test("the library's debug file is created 0600, then appended to", async () => {
   await buildLibrary();

@@ -9,6 +9,7 @@
 // nothing went around the tunnel: it must count zero connections.
 import assert from "node:assert/strict";
 import {
+  answerFor,
   buildLibrary,
   fixtures,
   freePort,
@@ -19,10 +20,10 @@ import {
   respondTo,
   run,
   secret,
-  secretId,
   startAccessPoint,
   startServer,
   tunnelId,
+  withTemp as withTempDir,
   writeAnswer,
 } from "./_support.ts";
 
@@ -30,25 +31,7 @@ const name = `globus.${tunnelId}`;
 const EHOSTUNREACH = 113;
 const EAGAIN = 11;
 
-async function withTemp(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "gs-edges-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function answerFor(port: number) {
-  return {
-    tunnel_id: tunnelId,
-    connector_contact_string: `127.0.0.1:${port}`,
-    fake_port: 4001,
-    lankey: secret,
-    lankey_id: secretId,
-    ttl_seconds: 30,
-  };
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir("gs-edges-", fn);
 
 /** A plain TCP server on every local address that counts and closes what it accepts. */
 class CountingServer {

@@ -2,6 +2,7 @@
 // node) against a fake `globus-streams` and a test access point playing GSA1.
 import assert from "node:assert/strict";
 import {
+  answerFor,
   buildLibrary,
   count,
   fixtures,
@@ -10,11 +11,10 @@ import {
   processGone,
   run,
   type RunResult,
-  secret,
-  secretId,
   startAccessPoint,
   tunnelId,
   tunnelReply,
+  withTemp as withTempDir,
   writeAnswer,
 } from "./_support.ts";
 
@@ -45,26 +45,7 @@ function parseClient(result: RunResult): ClientResult {
   return JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "{}");
 }
 
-async function withTemp(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "gs-native-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function answerFor(port: number, extra: Record<string, string | number | undefined> = {}) {
-  return {
-    tunnel_id: tunnelId,
-    connector_contact_string: `127.0.0.1:${port}`,
-    fake_port: 4001,
-    lankey: secret,
-    lankey_id: secretId,
-    ttl_seconds: 30,
-    ...extra,
-  };
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir("gs-native-", fn);
 
 Deno.test("python3 resolves globus.<id> and connects through the access point with GSA1", async () => {
   await buildLibrary();

@@ -3,6 +3,7 @@
 // against a fake `globus-streams` and a test access point playing GSA1.
 import assert from "node:assert/strict";
 import {
+  answerFor,
   buildLibrary,
   count,
   fakeBin,
@@ -21,32 +22,14 @@ import {
   tunnelId,
   tunnelReply,
   within,
+  withTemp as withTempDir,
   writeAnswer,
 } from "./_support.ts";
 import { buildGo, compileStatic, goCommand, isDynamicElf, supervisor } from "./_seccomp.ts";
 
 const name = `globus.${tunnelId}`;
 
-async function withTemp(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "gs-seccomp-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function answerFor(port: number, extra: Record<string, string | number | undefined> = {}) {
-  return {
-    tunnel_id: tunnelId,
-    connector_contact_string: `127.0.0.1:${port}`,
-    fake_port: 4001,
-    lankey: secret,
-    lankey_id: secretId,
-    ttl_seconds: 30,
-    ...extra,
-  };
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir("gs-seccomp-", fn);
 
 function supervisedEnv(answer: string, extra: Record<string, string | undefined> = {}) {
   return {
