@@ -43,6 +43,8 @@ interface PeerPlan {
   initiator?: { secret: string; id: string };
   /** Leg 3's secret (the sink is the challenger). */
   listener?: { secret: string };
+  /** Where the sink listens (0: any free port): the tunnel's listener contact, which is set once. */
+  sinkPort?: number;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -104,7 +106,7 @@ async function sourceSide(port: number, plan: PeerPlan): Promise<void> {
 async function peer(): Promise<void> {
   const lines = stdinLines();
   const plan = JSON.parse(await lines()) as PeerPlan;
-  const sink = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const sink = Deno.listen({ hostname: "127.0.0.1", port: plan.sinkPort ?? 0 });
   console.log(sink.addr.port);
   const port = Number(await lines());
   const counted = (async () => {
@@ -282,6 +284,8 @@ async function ensureSocat(): Promise<string | undefined> {
 
 interface World {
   transfer: TransferClient;
+  /** The two access points, for more tunnels. */
+  points: { initiator: string; listener: string };
   tunnelId: string;
   plan: PeerPlan;
   lan: number;
@@ -321,12 +325,15 @@ async function startWorld(bytes: number): Promise<World> {
     const transfer = new TransferClient({ env });
     const initiatorAp = exports.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP;
     const listenerAp = exports.GLOBUS_STREAMS_EMULATOR_LISTENER_AP;
+    // A listener contact is set once (as the real service has it): every trial's sink
+    // listens on this one port.
+    const sinkPort = freePort();
     const tunnel = await transfer.createTunnel({
       initiatorAccessPointId: initiatorAp,
       listenerAccessPointId: listenerAp,
       label: "bench",
       listenerIpAddress: "127.0.0.1",
-      listenerPort: 9, // replaced per trial
+      listenerPort: sinkPort,
     });
     const secretFor = async (pointId: string) => {
       const point = await transfer.getAccessPoint(pointId);
@@ -341,12 +348,14 @@ async function startWorld(bytes: number): Promise<World> {
     const listener = await secretFor(listenerAp);
     return {
       transfer,
+      points: { initiator: initiatorAp, listener: listenerAp },
       tunnelId: tunnel.id,
       plan: {
         bytes,
         tunnelId: tunnel.id,
         initiator: { secret: initiator.secret, id: initiator.id },
         listener: { secret: listener.secret },
+        sinkPort,
       },
       lan: tunnel.initiatorPort!,
       env: exports,
@@ -359,13 +368,12 @@ async function startWorld(bytes: number): Promise<World> {
   }
 }
 
-/** The emulator path: point the tunnel's listener contact at this trial's sink. */
-async function emulatorRoute(world: World, sinkPort: number) {
-  await world.transfer.updateTunnel(world.tunnelId, {
-    listenerIpAddress: "127.0.0.1",
-    listenerPort: sinkPort,
-  });
-  return { port: world.lan };
+/** The emulator path: the tunnel's listener contact is the sink's (fixed) port. */
+function emulatorRoute(world: World, sinkPort: number) {
+  if (sinkPort !== world.plan.sinkPort) {
+    throw new Error(`the sink listens on ${sinkPort}, not the tunnel's ${world.plan.sinkPort}`);
+  }
+  return Promise.resolve({ port: world.lan });
 }
 
 /** The helpers' path: forward -> emulator -> expose, plain source and sink. */
@@ -382,16 +390,21 @@ async function helpersTrial(world: World, bytes: number): Promise<number> {
     }).output();
     if (!output.success) throw new Error(new TextDecoder().decode(output.stderr));
   };
+  // A tunnel of its own: its listener contact is expose's port, set once.
   const exposePort = freePort();
+  const { id: tunnelId } = await world.transfer.createTunnel({
+    initiatorAccessPointId: world.points.initiator,
+    listenerAccessPointId: world.points.listener,
+    label: "bench helpers",
+  });
   await cli("listener", [
     "environment",
     "initialize",
-    "--force",
     "--listener-contact-string",
     `127.0.0.1:${exposePort}`,
-    world.tunnelId,
+    tunnelId,
   ]);
-  await cli("initiator", ["environment", "initialize", "--force", world.tunnelId]);
+  await cli("initiator", ["environment", "initialize", tunnelId]);
   const spawn = (side: "initiator" | "listener", args: string[]) => {
     const child = new Deno.Command(cliBin, {
       args,
@@ -405,10 +418,10 @@ async function helpersTrial(world: World, bytes: number): Promise<number> {
   const helpers: ReturnType<typeof spawn>[] = [];
   try {
     return await trial({ bytes }, async (sinkPort) => {
-      const expose = spawn("listener", ["expose", "--to", `127.0.0.1:${sinkPort}`, world.tunnelId]);
+      const expose = spawn("listener", ["expose", "--to", `127.0.0.1:${sinkPort}`, tunnelId]);
       helpers.push(expose);
       await expose.out.line();
-      const forward = spawn("initiator", ["forward", world.tunnelId]);
+      const forward = spawn("initiator", ["forward", tunnelId]);
       helpers.push(forward);
       const port = Number(/127\.0\.0\.1:(\d+)/.exec(await forward.out.line())![1]);
       return { port };
