@@ -1,37 +1,50 @@
 // The Transfer API's tunnels and stream access points, printed the way the official
-// `globus` CLI prints them: records as aligned "Field: value" lines, lists as tables,
-// `-F json` for the service's own JSON. Shared by the `tunnel` and `access-point`
-// commands.
+// `globus` CLI prints them: records as aligned "Field: value" lines, lists as its tables,
+// and with -F json|unix or --jq the service's own document (_globus_output.ts). Shared by
+// the `tunnel` and `access-point` commands.
 import type { CliDeps } from "./_deps.ts";
-import { formatOf, formatOption, type ParsedArgs, UsageError, uuidArg } from "./_command.ts";
+import {
+  formatOf,
+  formatOption,
+  type ParsedArgs,
+  type StringOptionSpec,
+  UsageError,
+  uuidArg,
+} from "./_command.ts";
 import { ExitCode } from "./_exit.ts";
-import { printJson } from "./_print.ts";
+import { documentPrinter, type Output, OUTPUT_FORMATS } from "./_globus_output.ts";
 import { type AccessPoint, type Listing, TransferClient, type Tunnel } from "../globus/mod.ts";
 import { CONTACT_HINT, formatContact, parseContact } from "../contact/mod.ts";
 
-export const FORMATS = ["text", "json"] as const;
-export type Format = typeof FORMATS[number];
+/** The `-F text|json|unix` and `--jq` options of every tunnel and access-point command. */
+export const outputOptions = {
+  format: formatOption([...OUTPUT_FORMATS]),
+  jq: {
+    type: "string",
+    value: "EXPRESSION",
+    help: "a JMESPath query of the JSON document (implies -F json unless -F unix)",
+  } as StringOptionSpec,
+};
 
-/** The `-F text|json` option of every tunnel and access-point command. */
-export const formatOpt = formatOption([...FORMATS]);
-
-/** The checked `-F` value. */
-export function formatArg(value: string | undefined): Format {
-  return formatOf(value, FORMATS);
+/** The checked -F and --jq: as the official CLI, --jq turns text output into json. */
+export function outputArg(values: { format?: string; jq?: string }): Output {
+  const format = formatOf(values.format, OUTPUT_FORMATS);
+  if (values.jq === undefined) return { format };
+  return { format: format === "text" ? "json" : format, jq: values.jq };
 }
 
 /**
  * The interface of a command about one resource by id (`tunnel show`, `access-point
- * show`, ...): usage, the -F option, one positional, parsed into { id, format }.
+ * show`, ...): usage, the output options, one positional, parsed into { id, output }.
  */
 export function byId(what = "tunnel id", usage = "[options] TUNNEL_ID") {
   return {
     usage,
-    options: { format: formatOpt },
+    options: outputOptions,
     positionals: { min: 1, max: 1 },
-    parse: (args: ParsedArgs<{ format: typeof formatOpt }>) => ({
+    parse: (args: ParsedArgs<typeof outputOptions>) => ({
       id: uuidArg(args.positionals[0], what),
-      format: formatArg(args.values.format),
+      output: outputArg(args.values),
     }),
   };
 }
@@ -40,7 +53,7 @@ export function transferClient(deps: CliDeps): TransferClient {
   return new TransferClient({ env: deps.env, fetch: deps.fetch, now: deps.now });
 }
 
-/** Text of one value the way the Globus CLI shows it: null as "None". */
+/** Text of one value in a record: null and "" as "None". */
 export function shown(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined || value === "") return "None";
   if (typeof value === "boolean") return value ? "True" : "False";
@@ -53,8 +66,12 @@ export function formatRecord(fields: [string, string][]): string {
   return fields.map(([name, value]) => `${(name + ":").padEnd(width)} ${value}\n`).join("");
 }
 
-/** A table: header row, a separator, one row per item, columns joined by " | ". A null
- * or missing cell shows as "None". */
+/**
+ * A table as the official CLI prints it to a file or pipe: cells padded to their
+ * column's width and joined by " | ", a rule of dashes joined by "-+-". A null or missing
+ * cell shows as "None". (On an interactive terminal it folds wide tables into boxes;
+ * this never does.)
+ */
 export function formatTable(
   headers: string[],
   cells: readonly (string | null | undefined)[][],
@@ -63,10 +80,8 @@ export function formatTable(
   const widths = headers.map((header, i) =>
     Math.max(header.length, ...rows.map((row) => row[i].length))
   );
-  const line = (row: string[]) =>
-    row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join(" | ")
-      .trimEnd() + "\n";
-  return line(headers) + widths.map((w) => "-".repeat(w)).join(" | ") + "\n" +
+  const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join(" | ") + "\n";
+  return line(headers) + widths.map((w) => "-".repeat(w)).join("-+-") + "\n" +
     rows.map(line).join("");
 }
 
@@ -136,38 +151,81 @@ export function labelArg(label: string | undefined): string | undefined {
   return label;
 }
 
-/** Runs a one-resource call and prints the record or, with -F json, the document. */
+/** Runs a one-resource call and prints the record or, with -F json|unix, the document. */
 export async function showOne<T>(
-  format: Format,
+  output: Output,
   deps: CliDeps,
   call: (onDocument: (doc: unknown) => void) => Promise<T>,
   text: (value: T) => string,
 ): Promise<number> {
+  const print = output.format === "text" ? undefined : await documentPrinter(output);
   let document: unknown = null;
   const value = await call((doc) => document = doc);
-  if (format === "json") printJson(deps, document);
-  else deps.io.stdout(text(value));
+  deps.io.stdout(print ? print(document) : text(value));
   return ExitCode.ok;
 }
 
-/** Runs a list call and prints the table or, with -F json, the array of resources. */
+/** A table's columns: the official CLI's, and this project's extra ones. */
+export interface Columns<T> {
+  headers: string[];
+  row: (value: T) => (string | null | undefined)[];
+}
+
+/**
+ * A fetch that also keeps the JSON document of every successful GET, in order: the pages
+ * of a list as the service sent them (the client hands on only their resources).
+ */
+function recordingFetch(inner: typeof fetch, pages: unknown[]): typeof fetch {
+  return async (input, init) => {
+    const response = await inner(input, init);
+    const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+    if (method.toUpperCase() === "GET" && response.ok) {
+      pages.push(await response.clone().json().catch(() => undefined));
+    }
+    return response;
+  };
+}
+
+/**
+ * The pages of a list as one document: the only page as it is; several pages as the
+ * first with every page's `data`, and the last page's `links` (null once all are read).
+ */
+export function wholeDocument(pages: unknown[]): unknown {
+  const documents = pages.filter((page) =>
+    typeof page === "object" && page !== null &&
+    Array.isArray((page as { data?: unknown }).data)
+  ) as { data: unknown[]; links?: unknown }[];
+  if (documents.length <= 1) return documents[0] ?? null;
+  const last = documents[documents.length - 1];
+  return {
+    ...documents[0],
+    data: documents.flatMap((document) => document.data),
+    links: last.links ?? null,
+  };
+}
+
+/**
+ * Runs a list call and prints the table or, with -F json|unix, the service's whole
+ * document (`data`, `links`, `meta`, as the official CLI prints it).
+ */
 export async function showList<T>(
-  format: Format,
+  output: Output,
   deps: CliDeps,
-  call: (onDocument: (doc: unknown) => void) => Promise<Listing<T>>,
-  headers: string[],
-  row: (value: T) => (string | null | undefined)[],
+  call: (client: TransferClient) => Promise<Listing<T>>,
+  columns: Columns<T>,
 ): Promise<number> {
-  const documents: unknown[] = [];
-  const listing = await call((doc) => documents.push(doc));
-  if (format === "json") {
-    printJson(deps, documents);
+  const print = output.format === "text" ? undefined : await documentPrinter(output);
+  const pages: unknown[] = [];
+  const client = transferClient({ ...deps, fetch: recordingFetch(deps.fetch, pages) });
+  const listing = await call(client);
+  if (print) {
+    deps.io.stdout(print(wholeDocument(pages)));
     return ExitCode.ok;
   }
   // A record the client could not read is one warning line on stderr while the table
   // shows the others (exit 0): a row would need values it does not have, and a script
   // reading the table gets only rows it can trust; -F json prints it as sent.
-  deps.io.stdout(formatTable(headers, listing.items.map(row)));
+  deps.io.stdout(formatTable(columns.headers, listing.items.map(columns.row)));
   for (const record of listing.unreadable) {
     deps.io.stderr(`globus-streams: warning: ${record.note} (-F json shows it as sent)\n`);
   }

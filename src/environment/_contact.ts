@@ -160,7 +160,7 @@ export function tunnelValues(tunnel: Tunnel, nowMs: number): Partial<ConfValues>
 export function refreshConf(
   store: ConfStore,
   tunnelId: string,
-  options: { deps: ServiceDeps; onlyIfStale: boolean },
+  options: { deps: ServiceDeps; onlyIfStale: boolean; onTunnel?: (tunnel: Tunnel) => void },
 ): Promise<Conf> {
   const { deps } = options;
   return store.withLock(tunnelId, async () => {
@@ -169,6 +169,7 @@ export function refreshConf(
     const { TransferClient } = await loadGlobus();
     const client = new TransferClient({ env: deps.env, fetch: deps.fetch, now: deps.now });
     const tunnel = await client.getTunnel(tunnelId);
+    options.onTunnel?.(tunnel);
     const next = withValues(conf, tunnelValues(tunnel, deps.now()));
     await store.write(tunnelId, next);
     return next;
@@ -235,9 +236,16 @@ export async function currentConf(
   const { deps } = options;
   let conf = stored;
   if (freshFor(conf.values, deps.now()) <= 0) {
+    // A conf without a connector contact (initialized before the tunnel was ACTIVE) is
+    // never fresh, so every lookup asks until the service gives one.
+    let state: string | undefined;
     try {
       conf = await withDeadline(
-        refreshConf(store, tunnelId, { deps, onlyIfStale: true }),
+        refreshConf(store, tunnelId, {
+          deps,
+          onlyIfStale: true,
+          onTunnel: (tunnel) => state = tunnel.state,
+        }),
         options.deadlineMs,
       );
     } catch (error) {
@@ -251,6 +259,9 @@ export async function currentConf(
       if (stored.values.connectorContactString === undefined) throw error;
       if (!late && !serviceUnavailable(error)) throw error;
       return { conf: stored, ttlSeconds: STALE_FALLBACK_TTL_SECONDS, fallback: reason };
+    }
+    if (conf.values.connectorContactString === undefined && state !== undefined) {
+      throw notActiveYet(tunnelId, state);
     }
   }
   // Whole seconds the answer stays fresh; at least 1 so a caller can always cache it.
@@ -269,6 +280,15 @@ export function refreshDeadlineMs(env: (name: string) => string | undefined): nu
     ? Number(text)
     : LIBRARY_LOOKUP_TIMEOUT_MS;
   return Math.max(100, Math.floor(ms * 2 / 3));
+}
+
+/** The error for a tunnel whose connector contact the service does not give yet. */
+function notActiveYet(tunnelId: string, state: string): EnvironmentError {
+  return new EnvironmentError(
+    "failure",
+    `Tunnel ${tunnelId} has no connector contact yet: state ${state}, not ACTIVE ` +
+      `(initialize the listening side, or see 'globus-streams tunnel show ${tunnelId}')`,
+  );
 }
 
 /** The connector contact of a conf, or an EnvironmentError: the service gave none yet. */
@@ -317,9 +337,11 @@ export function preloadLines(
   values: ConfValues,
   ttlSeconds: number,
 ): string {
+  // The library requires a connector contact: no answer rather than an incomplete one.
+  const contact = connectorContact(tunnelId, values);
   const lines = [
     `tunnel_id=${tunnelId}`,
-    `connector_contact_string=${values.connectorContactString}`,
+    `connector_contact_string=${contact}`,
     `fake_port=${values.fakePort}`,
   ];
   if (values.lankey !== undefined) {

@@ -48,6 +48,11 @@ export interface Initialized {
   /** Initiating side: `globus.<id>:<fake port>`, what the user's client dials. */
   contactString: string | null;
   secured: boolean;
+  /**
+   * Initiating side, tunnel not ACTIVE yet (without --wait): its state. The conf file
+   * has no connector contact; contact-lookup fetches it once the tunnel is ACTIVE.
+   */
+  pendingState?: string;
 }
 
 async function globusClients(deps: ServiceDeps) {
@@ -68,6 +73,17 @@ function randomFakePort(): number {
   return 1000 + (value % 4001);
 }
 
+/** A stopping or stopped tunnel will not become ACTIVE again: an error. */
+function refuseEnded(tunnel: Tunnel): void {
+  if (tunnel.state === "STOPPING" || tunnel.state === "STOPPED") {
+    throw new EnvironmentError(
+      "failure",
+      `Tunnel ${tunnel.id} is not ACTIVE: state ${tunnel.state}, it will not start again ` +
+        `(create a new one with 'globus-streams tunnel create')`,
+    );
+  }
+}
+
 /** Polls until the tunnel is ACTIVE; a stopped tunnel or the timeout is an error. */
 async function waitUntilActive(
   clients: Clients,
@@ -78,13 +94,7 @@ async function waitUntilActive(
   const started = deps.now();
   let tunnel = first;
   while (tunnel.state !== "ACTIVE") {
-    if (tunnel.state === "STOPPING" || tunnel.state === "STOPPED") {
-      throw new EnvironmentError(
-        "failure",
-        `Tunnel ${tunnel.id} is not ACTIVE: state ${tunnel.state}, it will not start again ` +
-          `(create a new one with 'globus-streams tunnel create')`,
-      );
-    }
+    refuseEnded(tunnel);
     const elapsed = deps.now() - started;
     if (elapsed >= options.timeoutSeconds * 1000) {
       throw new EnvironmentError(
@@ -179,17 +189,16 @@ export async function initializeEnvironment(
     });
   }
   if (side === "initiating" && tunnel.state !== "ACTIVE") {
-    if (!options.wait) {
-      throw new EnvironmentError(
-        "failure",
-        `Tunnel ${tunnelId} is not ACTIVE: state ${tunnel.state} ` +
-          `(start the listening side first or pass --wait)`,
-      );
+    // Not ACTIVE yet: without --wait the conf file is written now, without a connector
+    // contact (the Globus guide's order); contact-lookup fetches it once ACTIVE.
+    if (options.wait) {
+      tunnel = await waitUntilActive(clients, tunnel, deps, {
+        timeoutSeconds: options.waitSeconds,
+        waiting: events.waiting,
+      });
+    } else {
+      refuseEnded(tunnel);
     }
-    tunnel = await waitUntilActive(clients, tunnel, deps, {
-      timeoutSeconds: options.waitSeconds,
-      waiting: events.waiting,
-    });
   }
   const accessPointId = side === "listening"
     ? tunnel.listenerAccessPointId
@@ -218,6 +227,11 @@ export async function initializeEnvironment(
     }
     await store.write(tunnelId, { values, lines: previous?.lines ?? [] });
   });
-  const contactString = side === "initiating" ? `globus.${tunnelId}:${values.fakePort}` : null;
-  return { store, values, contactString, secured: secret !== undefined };
+  const initiating = side === "initiating";
+  // The contact string names the fake port only, so it is known before the tunnel is ACTIVE.
+  const contactString = initiating ? `globus.${tunnelId}:${values.fakePort}` : null;
+  const pendingState = initiating && values.connectorContactString === undefined
+    ? tunnel.state
+    : undefined;
+  return { store, values, contactString, secured: secret !== undefined, pendingState };
 }

@@ -24,11 +24,19 @@ function field(record: string, name: string): string {
   return line.slice(name.length + 1).trim();
 }
 
-/** The table row that starts with id, as cells. */
+/** The table row that has a cell equal to id, as cells. */
 function row(table: string, id: string): string[] {
-  const line = table.split("\n").find((l) => l.startsWith(id));
-  assert.ok(line, `no row ${id} in:\n${table}`);
-  return line.split(" | ").map((cell) => cell.trim());
+  const cells = table.split("\n").map((line) => line.split(" | ").map((cell) => cell.trim()))
+    .find((cells) => cells.includes(id));
+  assert.ok(cells, `no row ${id} in:\n${table}`);
+  return cells;
+}
+
+/** The same row as column name -> cell, by the table's header line. */
+function named(table: string, id: string): Record<string, string> {
+  const headers = table.split("\n")[0].split(" | ").map((cell) => cell.trim());
+  const cells = row(table, id);
+  return Object.fromEntries(headers.map((header, index) => [header, cells[index]]));
 }
 
 async function withOddService(
@@ -50,7 +58,8 @@ async function withOddService(
 
 Deno.test("tunnel list shows an unknown state and host names; a bad record is one warning line", async () => {
   await withOddService(async (run) => {
-    const list = await run("tunnel", "list");
+    // The official columns, and the contacts behind --all-columns.
+    const list = await run("tunnel", "list", "--all-columns");
     assert.equal(list.code, 0, list.stderr);
     const odd = row(list.stdout, ERROR_TUNNEL);
     assert.equal(odd[2], "ERROR");
@@ -67,7 +76,8 @@ Deno.test("tunnel list shows an unknown state and host names; a bad record is on
     );
     const json = await run("tunnel", "list", "-F", "json");
     assert.equal(json.code, 0, json.stderr);
-    const records = JSON.parse(json.stdout) as { id: string; attributes: unknown }[];
+    // The whole document, every page's data in it, as the official CLI prints it.
+    const records = JSON.parse(json.stdout).data as { id: string; attributes: unknown }[];
     assert.deepEqual(records.map((r) => r.id), [
       ERROR_TUNNEL,
       ACTIVE_TUNNEL,
@@ -102,12 +112,20 @@ Deno.test("tunnel show prints an unknown state, host names and missing fields", 
 
 Deno.test("tunnel events prints unknown codes and object details; a bad event is one warning", async () => {
   await withOddService(async (run) => {
-    const events = await run("tunnel", "events", ACTIVE_TUNNEL);
+    // The official columns, and the event's id and description behind --all-columns.
+    const events = await run("tunnel", "events", "--all-columns", ACTIVE_TUNNEL);
     assert.equal(events.code, 0, events.stderr);
-    const unreachable = row(events.stdout, "2769");
-    assert.deepEqual(unreachable.slice(2, 4), ["LISTENER_UNREACHABLE", "True"]);
-    assert.equal(unreachable[5], '{"errno":113,"text":"No route to host"}');
-    assert.deepEqual(row(events.stdout, "2770").slice(2), ["RETRYING", "None", "None", "None"]);
+    const unreachable = named(events.stdout, "2769");
+    assert.equal(unreachable.Code, "LISTENER_UNREACHABLE");
+    assert.equal(unreachable.Error, "True");
+    assert.equal(unreachable.Details, '{"errno":113,"text":"No route to host"}');
+    const retrying = named(events.stdout, "2770");
+    // A missing description is the client's empty text (the column is this project's).
+    assert.deepEqual([retrying.Code, retrying.Error, retrying.Description], [
+      "RETRYING",
+      "None",
+      "",
+    ]);
     assert.ok(row(events.stdout, "2768").includes("STARTED"));
     assert.match(
       events.stderr,

@@ -80,9 +80,9 @@ Deno.test("tunnel lifecycle: create, update listener, refused delete, stop, dele
 
     const events = await run("tunnel", "events", id);
     const lines = events.stdout.trimEnd().split("\n");
-    assert.match(lines[0], /^ID +\| Time +\| Code +\| Error \| Description +\| Details$/);
-    assert.match(lines[1], /^-+ \| -+ \| -+ \| -----/);
-    assert.deepEqual(lines.slice(2).map((l) => l.split(" | ")[2].trim()), [
+    assert.match(lines[0], /^Code +\| Error \| Details +\| Time +$/);
+    assert.match(lines[1], /^-+\+-------\+-+\+-+$/);
+    assert.deepEqual(lines.slice(2).map((l) => l.split(" | ")[0].trim()), [
       "STARTED",
       "TUNNEL_ACTIVE",
       "TUNNEL_STOPPED",
@@ -132,28 +132,38 @@ Deno.test("-F json prints the service's documents; lists print the resources", a
       assert.equal(typeof document.meta.request_id, "string");
       ids.push(document.data.id);
     }
+    // The whole document as the official CLI prints it; with several pages, every
+    // page's resources, the first page's meta and the last page's links (null).
     const list = await run("tunnel", "list", "-F", "json");
-    const resources = JSON.parse(list.stdout);
-    assert.deepEqual(resources.map((r: { id: string }) => r.id), ids, "all pages");
+    const document = JSON.parse(list.stdout);
+    assert.deepEqual(Object.keys(document), ["data", "links", "meta"]);
+    assert.deepEqual(document.data.map((r: { id: string }) => r.id), ids, "all pages");
+    assert.equal(document.links, null);
+    assert.equal(typeof document.meta.request_id, "string");
     const table = await run("tunnel", "list");
-    const rows = table.stdout.trimEnd().split("\n");
-    assert.equal(rows.length, 5);
+    const rows = table.stdout.split("\n");
+    assert.equal(rows.length, 6, "header, rule, three rows, and the final newline");
+    assert.match(rows[0], /^ID +\| Label \| State +\| Created Time +$/);
+    assert.match(rows[1], /^-{37}\+-------\+-+\+-{27}$/);
+    const wide = (await run("tunnel", "list", "--all-columns")).stdout.split("\n");
     assert.match(
-      rows[0],
-      /^ID +\| Label \| State +\| Initiator Contact +\| Listener Contact \| Created$/,
+      wide[0],
+      /^ID +\| Label \| State +\| Created Time +\| Initiator Contact +\| Listener Contact$/,
     );
-    assert.match(rows[2], /\| \[::1\]:2222 +\|/);
+    assert.match(wide[2], /\| \[::1\]:2222 *$/);
+    const ids2 = await run("tunnel", "list", "-F", "unix", "--jq", "data[].id");
+    assert.equal(ids2.stdout, ids.join("\t") + "\n", "plain values on one line, as official");
     const shown = JSON.parse((await run("tunnel", "show", "-F", "json", ids[0])).stdout);
     assert.equal(shown.data.id, ids[0]);
     const events = JSON.parse((await run("tunnel", "events", "--format", "json", ids[0])).stdout);
-    assert.equal(events[0].type, "TunnelEvent");
+    assert.equal(events.data[0].type, "TunnelEvent");
     const point = JSON.parse(
       (await run("access-point", "show", "-F", "json", env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP))
         .stdout,
     );
     assert.equal(point.data.type, "StreamAccessPoint");
     const points = JSON.parse((await run("access-point", "list", "-F", "json")).stdout);
-    assert.equal(points.length, 2);
+    assert.equal(points.data.length, 2);
     const stopped = JSON.parse((await run("tunnel", "stop", "-F", "json", ids[0])).stdout);
     assert.equal(stopped.data.attributes.state, "STOPPING");
   } finally {
@@ -168,7 +178,7 @@ Deno.test("access-point list and show, with filters", async () => {
     const list = await run("access-point", "list");
     assert.equal(list.code, 0, list.stderr);
     const rows = list.stdout.trimEnd().split("\n");
-    assert.match(rows[0], /^ID +\| Display Name +\| Host Endpoint$/);
+    assert.match(rows[0], /^ID +\| Display Name +\| Host Endpoint +$/);
     assert.equal(rows.length, 4);
     const filtered = await run("access-point", "list", "--filter-fulltext", "listening");
     assert.equal(filtered.stdout.trimEnd().split("\n").length, 3);
@@ -215,6 +225,12 @@ Deno.test("command-line mistakes exit 2 before any request", async () => {
       /Invalid listener contact "10\.0\.0\.5": want HOST:PORT/,
     ],
     [["tunnel", "create", "--lifetime-mins", "0", ap, ap], /Invalid --lifetime-mins "0"/],
+    [["tunnel", "create", "--lifetime-minutes", "0", ap, ap], /Invalid --lifetime-minutes "0"/],
+    [
+      ["tunnel", "create", "--lifetime-minutes", "5", "--lifetime-mins", "5", ap, ap],
+      /Give --lifetime-minutes once/,
+    ],
+    [["tunnel", "list", "--jq", "data[0].[["], /Invalid --jq expression "data\[0\]\.\[\[": /],
     [["tunnel", "create", "--lifetime-mins", "ten", ap, ap], /Invalid --lifetime-mins "ten"/],
     [["tunnel", "update", ap], /Nothing to update: give --label or --listener-contact-string/],
     [

@@ -343,11 +343,11 @@ Deno.test("a listening app with the wrong LAN secret gets no stream, and the tun
       /\[accept\] 127\.0\.0\.1:\d+ on port \d+ .*gsa1 refused: bad proof/,
     );
   });
-  const events = JSON.parse(
+  const events = (JSON.parse(
     await world.cli("initiator", ["tunnel", "events", "-F", "json", world.tunnelId]),
   ) as {
-    attributes: { code: string; description: string };
-  }[];
+    data: { attributes: { code: string; description: string } }[];
+  }).data;
   const failure = events.find((e) => e.attributes.code === "LAN_AUTH_FAILED");
   assert.ok(failure, JSON.stringify(events));
   assert.match(failure.attributes.description, /^Leg 3 /);

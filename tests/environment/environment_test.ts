@@ -57,6 +57,12 @@ Deno.test("readSideConf refuses the other side's conf file; connectorContact wan
       (error) =>
         error instanceof EnvironmentError && /no connector contact yet/.test(error.message),
     );
+    assert.throws(
+      () => preloadLines(tunnelId, conf.values, 7),
+      (error) =>
+        error instanceof EnvironmentError && /no connector contact yet/.test(error.message),
+      "never an answer the preload library would refuse",
+    );
     const contact = { ...conf.values, connectorContactString: "127.0.0.1:4001" };
     assert.equal(connectorContact(tunnelId, contact), "127.0.0.1:4001");
     assert.equal(

@@ -203,7 +203,8 @@ Deno.test({
       const listJson = await run("tunnel", "list", "-F", "json");
       assert.equal(listJson.code, 0, listJson.stderr);
       assert.deepEqual(
-        JSON.parse(listJson.stdout).map((t: Doc) => t.id),
+        // The whole document, as the official CLI prints it.
+        JSON.parse(listJson.stdout).data.map((t: Doc) => t.id),
         recorded.list_tunnels.json.data.map((t: Doc) => t.id),
       );
 
@@ -221,10 +222,18 @@ Deno.test({
       );
       assert.equal(field(show.stdout, "Owner"), tunnelDoc.relationships.owner.data.id);
 
-      const events = await run("tunnel", "events", idIn(recorded.get_tunnel_events.path));
+      // --all-columns: the official columns and the event's id.
+      const events = await run(
+        "tunnel",
+        "events",
+        "--all-columns",
+        idIn(recorded.get_tunnel_events.path),
+      );
       assert.equal(events.code, 0, events.stderr);
       for (const e of recorded.get_tunnel_events.json.data) {
-        const row = events.stdout.split("\n").find((line) => line.startsWith(String(e.id)));
+        const row = events.stdout.split("\n").find((line) =>
+          line.split(" | ").map((cell) => cell.trim()).includes(String(e.id))
+        );
         assert.ok(row, `event ${e.id}:\n${events.stdout}`);
         for (const text of [e.attributes.time, e.attributes.code, e.attributes.details]) {
           assert.ok(row.includes(text), `${text} in ${row}`);

@@ -247,12 +247,12 @@ export async function startCliWorld(): Promise<CliWorld> {
         await Deno.writeTextFile(path, text.replace(pattern, `${key}=${value}`));
       },
       async events() {
-        // -F json prints the list's resources.
+        // -F json prints the service's document, the events in `data`.
         type Event = { attributes: { code: string; description: string; is_error: boolean } };
         const list = JSON.parse(
           await cli(["tunnel", "events", "-F", "json", tunnelId], "initiator"),
-        ) as Event[];
-        return list.map((e) => e.attributes);
+        ) as { data: Event[] };
+        return list.data.map((e) => e.attributes);
       },
       async [Symbol.asyncDispose]() {
         await emulator.stop();

@@ -3,6 +3,7 @@
 // release layout, and one run through an access point.
 import assert from "node:assert/strict";
 import { startCliWorld } from "../helpers/_world.ts";
+import { runCliInProcess } from "../_support/cli.ts";
 import {
   buildLibrary,
   fakeBin,
@@ -335,6 +336,36 @@ Deno.test("the launcher checks the tunnel with the real binary before it starts 
   const refreshed = await run(launcher, [world.tunnelId, "true"], { env: launchEnv("initiator") });
   assert.equal(refreshed.code, 0, refreshed.stderr);
   assert.ok(Number(await confValue("initiator", "update_time")) > 0, "the check refreshed it");
+
+  // Initialized before the tunnel is ACTIVE: no contact yet, so the check fails with the
+  // binary's one line naming the state, and the command does not run.
+  const pending = await runCliInProcess([
+    "tunnel",
+    "create",
+    "-F",
+    "json",
+    world.emulator.env.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP,
+    world.emulator.env.GLOBUS_STREAMS_EMULATOR_LISTENER_AP,
+  ], { env: world.env("initiator") });
+  const pendingId = JSON.parse(pending.stdout).data.id;
+  const early = await runCliInProcess(["environment", "initialize", pendingId], {
+    env: world.env("initiator"),
+  });
+  assert.equal(early.code, 0, early.stderr);
+  const notYet = await run(launcher, [pendingId, "sh", "-c", "echo ran"], {
+    env: launchEnv("initiator"),
+  });
+  assert.equal(notYet.code, 1);
+  assert.equal(notYet.stdout, "", "the command did not run");
+  const [reason, verdict2, ...more] = notYet.stderr.trimEnd().split("\n");
+  assert.deepEqual(more, []);
+  assert.match(
+    reason,
+    new RegExp(
+      `^globus-streams: Tunnel ${pendingId} has no connector contact yet: state AWAITING_LISTENER`,
+    ),
+  );
+  assert.match(verdict2, /contact-lookup' failed \(exit 1, reason above\)/);
 });
 
 const goTool = "/usr/local/go/bin/go";

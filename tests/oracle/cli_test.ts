@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { officialClients } from "../_support/oracle.ts";
 import { approveLogin, startEmulatorInProcess } from "../_support/emulator.ts";
+import { runCliInProcess } from "../_support/cli.ts";
 
 const oracle = await officialClients();
 const LOGIN_TIMEOUT_MS = 60_000;
@@ -27,6 +28,11 @@ async function globus(env: Record<string, string>, ...args: string[]): Promise<R
   }).output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** The same words run by this project's CLI (`globus-streams tunnel list ...`). */
+async function ours(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  return await runCliInProcess(args, { env });
 }
 
 /** A field of the CLI's record output ("Label:   demo"). */
@@ -256,6 +262,105 @@ Deno.test({
       assert.match(out.stdout, /You are now successfully logged out of the Globus CLI/);
       const after = await globus(env, "whoami");
       assert.equal(after.code, 4);
+    } finally {
+      await stop();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "this project's tunnel commands print what the official CLI prints: tables, -F json|unix, --jq",
+  ignore: !oracle.ok,
+  async fn() {
+    const { env: exports, stop } = await startEmulatorInProcess({
+      configToml: "stop_delay_ms = 20\n",
+    });
+    const home = await Deno.makeTempDir({ prefix: "gs-oracle-output-" });
+    try {
+      const env = { ...exports, HOME: home };
+      const ap1 = exports.GLOBUS_STREAMS_EMULATOR_INITIATOR_AP;
+      const ap2 = exports.GLOBUS_STREAMS_EMULATOR_LISTENER_AP;
+      // Made by this CLI with the official spelling, read back by the official one; a
+      // label outside ASCII, which both print escaped in JSON.
+      const made = await ours(
+        env,
+        "tunnel",
+        "create",
+        "--label",
+        "démo ✓",
+        "--lifetime-minutes",
+        "7",
+        "-F",
+        "json",
+        ap1,
+        ap2,
+      );
+      assert.equal(made.code, 0, made.stderr);
+      const id = JSON.parse(made.stdout).data.id;
+      const official = await globus(env, "streams", "tunnel", "show", id);
+      assert.equal(field(official.stdout, "Label"), "démo ✓");
+      const old = await ours(
+        env,
+        "tunnel",
+        "create",
+        "--lifetime-mins",
+        "9",
+        "-F",
+        "json",
+        ap1,
+        ap2,
+      );
+      assert.equal(old.code, 0, old.stderr);
+      assert.equal(JSON.parse(old.stdout).data.attributes.lifetime_mins, 9, "the old spelling");
+      const stopped = await ours(env, "tunnel", "stop", JSON.parse(old.stdout).data.id);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      // The same words, the same bytes. meta.request_id differs per request, so the JSON
+      // comparisons leave meta out with --jq (which both apply as JMESPath).
+      const same = [
+        ["tunnel", "list"],
+        ["tunnel", "events", id],
+        ["tunnel", "show", id, "--jq", "data"],
+        ["tunnel", "list", "--jq", "{data: data, links: links}"],
+        ["tunnel", "list", "-F", "json", "--jq", "{data: data, links: links}"],
+        ["tunnel", "events", id, "--jq", "{data: data, links: links}"],
+        ["tunnel", "list", "-F", "unix", "--jq", "data"],
+        ["tunnel", "list", "-F", "unix", "--jq", "data[].id"],
+        ["tunnel", "events", id, "-F", "unix", "--jq", "{data: data, links: links}"],
+        ["tunnel", "list", "--jq", "data[].attributes.label"],
+        ["tunnel", "list", "-F", "unix", "--jq", "data[].[id, attributes.lifetime_mins]"],
+        ["tunnel", "events", id, "--jq", "data[?attributes.code == 'STARTED'].id | [0]"],
+        ["tunnel", "events", id, "-F", "unix", "--jq", "data[0].attributes.details"],
+      ];
+      for (const words of same) {
+        const theirs = await globus(env, "streams", ...words);
+        const mine = await ours(env, ...words);
+        assert.equal(theirs.code, 0, theirs.stderr);
+        assert.equal(mine.code, 0, mine.stderr);
+        assert.equal(mine.stdout, theirs.stdout, words.join(" "));
+      }
+
+      // -F json of a list is the whole document, meta included, not a bare array.
+      for (const words of [["tunnel", "list"], ["tunnel", "events", id]]) {
+        const theirs = JSON.parse((await globus(env, "streams", ...words, "-F", "json")).stdout);
+        const mine = JSON.parse((await ours(env, ...words, "-F", "json")).stdout);
+        assert.deepEqual(Object.keys(mine), Object.keys(theirs), words.join(" "));
+        assert.deepEqual(Object.keys(mine), ["data", "links", "meta"]);
+        assert.equal(typeof mine.meta.request_id, "string");
+        assert.deepEqual(mine.data, theirs.data);
+      }
+
+      // The project's extra columns only on request; the official ones stay first.
+      const all = await ours(env, "tunnel", "list", "--all-columns");
+      assert.match(
+        all.stdout,
+        /^ID +\| Label +\| State +\| Created Time +\| Initiator Contact \| Listener Contact\n/,
+      );
+      const allEvents = await ours(env, "tunnel", "events", "--all-columns", id);
+      assert.match(allEvents.stdout, /^Code +\| Error \| Details +\| Time +\| ID +\| Description/);
     } finally {
       await stop();
       await Deno.remove(home, { recursive: true });

@@ -1,6 +1,6 @@
 // `access-point list`: stream access points, as a table.
 import { defineCommand, uuidArg } from "../../_command.ts";
-import { formatArg, formatOpt, showList, transferClient } from "../../_transfer.ts";
+import { outputArg, outputOptions, showList } from "../../_transfer.ts";
 import type { AccessPoint } from "../../../globus/mod.ts";
 
 /** `globus-streams access-point list [options]`. */
@@ -13,7 +13,7 @@ export const command = defineCommand({
       value: "IDENTITY_ID",
       help: "only those on endpoints this identity administers",
     },
-    format: formatOpt,
+    ...outputOptions,
   },
   positionals: { min: 0, max: 0 },
   parse(args) {
@@ -23,16 +23,17 @@ export const command = defineCommand({
     return {
       endpointAdmin: admin,
       fulltext: args.values["filter-fulltext"],
-      format: formatArg(args.values.format),
+      output: outputArg(args.values),
     };
   },
-  run: ({ endpointAdmin, fulltext, format }, deps) =>
+  run: ({ endpointAdmin, fulltext, output }, deps) =>
     showList(
-      format,
+      output,
       deps,
-      (onDocument) =>
-        transferClient(deps).listAccessPoints({ fulltext, endpointAdmin }, { onDocument }),
-      ["ID", "Display Name", "Host Endpoint"],
-      (p: AccessPoint) => [p.id, p.displayName, p.hostEndpointId],
+      (client) => client.listAccessPoints({ fulltext, endpointAdmin }),
+      {
+        headers: ["ID", "Display Name", "Host Endpoint"],
+        row: (p: AccessPoint) => [p.id, p.displayName, p.hostEndpointId],
+      },
     ),
 });

@@ -5,9 +5,9 @@ import { accessPointRecord, byId, showOne, transferClient } from "../../_transfe
 /** `globus-streams access-point show [options] ACCESS_POINT_ID`. */
 export const command = defineCommand({
   ...byId("stream access point id", "[options] ACCESS_POINT_ID"),
-  run: ({ id, format }, deps) =>
+  run: ({ id, output }, deps) =>
     showOne(
-      format,
+      output,
       deps,
       (onDocument) => transferClient(deps).getAccessPoint(id, { onDocument }),
       accessPointRecord,

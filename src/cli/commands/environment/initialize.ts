@@ -62,8 +62,10 @@ export const command = defineCommand({
   usage: "[options] TUNNEL_ID [ENDPOINT_ID]",
   description: [
     "Listening side (--listener or --listener-contact-string): sets the tunnel's listener",
-    "contact when given, which starts the tunnel. Initiating side (the default): needs an",
-    "ACTIVE tunnel and prints the contact string globus.<id>:<port> for your client.",
+    "contact when given, which starts the tunnel. Initiating side (the default): prints",
+    "the contact string globus.<id>:<port> for your client. When the tunnel is not ACTIVE",
+    "yet, the conf file is written without the access point's contact, and contact-lookup",
+    "(or the preload library) fetches it once the tunnel is ACTIVE; --wait waits instead.",
     "Both sides ask the endpoint (ENDPOINT_ID, default the access point's host endpoint)",
     "for a LAN secret and store everything in <dir>/<tunnel id>.conf, where <dir> is",
     "GLOBUS_STREAMS_DIR or $HOME/.globus/streams.",
@@ -85,7 +87,10 @@ export const command = defineCommand({
       help: `how long a looked-up contact stays fresh (default ${DEFAULT_CONTACT_TTL_SECONDS})`,
     },
     force: { type: "boolean", help: "replace an existing conf file (keeps its fake port)" },
-    wait: { type: "boolean", help: "initiating side: wait until the tunnel is ACTIVE" },
+    wait: {
+      type: "boolean",
+      help: "initiating side: wait until the tunnel is ACTIVE (else write the conf file now)",
+    },
     "wait-timeout": {
       type: "string",
       value: "SECONDS",
@@ -157,6 +162,13 @@ export const command = defineCommand({
     }
     progress.end(true);
     const { store, values, contactString } = done;
+    if (done.pendingState !== undefined) {
+      deps.io.stderr(
+        `globus-streams: note: tunnel ${tunnelId} is not ACTIVE yet (state ` +
+          `${done.pendingState}): its contact is not known yet; 'globus-streams environment ` +
+          `contact-lookup ${tunnelId}' and the preload library fetch it once it is ACTIVE\n`,
+      );
+    }
     if (text) {
       deps.io.stdout(
         `The environment is initialized for use with tunnel ${tunnelId}\n` +

@@ -7,10 +7,10 @@ import { GlobusApiError } from "../../../globus/mod.ts";
 export const command = defineCommand({
   ...byId(),
   description: "Only a STOPPED tunnel can be deleted: run 'globus-streams tunnel stop' first.",
-  async run({ id, format }, deps) {
+  async run({ id, output }, deps) {
     try {
       return await showOne(
-        format,
+        output,
         deps,
         (onDocument) => transferClient(deps).deleteTunnel(id, { onDocument }),
         () => `Tunnel ${id} deleted successfully\n`,

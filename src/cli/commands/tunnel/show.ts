@@ -5,9 +5,9 @@ import { byId, showOne, transferClient, tunnelRecord } from "../../_transfer.ts"
 /** `globus-streams tunnel show [options] TUNNEL_ID`. */
 export const command = defineCommand({
   ...byId(),
-  run: ({ id, format }, deps) =>
+  run: ({ id, output }, deps) =>
     showOne(
-      format,
+      output,
       deps,
       (onDocument) => transferClient(deps).getTunnel(id, { onDocument }),
       tunnelRecord,

@@ -6,9 +6,9 @@ import { byId, showOne, transferClient } from "../../_transfer.ts";
 export const command = defineCommand({
   ...byId(),
   description: "Asks the service to stop the tunnel; it goes STOPPING, then STOPPED.",
-  run: ({ id, format }, deps) =>
+  run: ({ id, output }, deps) =>
     showOne(
-      format,
+      output,
       deps,
       (onDocument) => transferClient(deps).updateTunnel(id, { state: "STOPPING" }, { onDocument }),
       (t) => `Tunnel ${t.id} is stopping: state ${t.state}\n`,

@@ -1,11 +1,11 @@
 // `tunnel update`: a tunnel's label or listener contact.
 import { defineCommand, UsageError, uuidArg } from "../../_command.ts";
 import {
-  formatArg,
-  formatOpt,
   labelArg,
   listenerContactArg,
   listenerContactOpt,
+  outputArg,
+  outputOptions,
   showOne,
   transferClient,
   tunnelRecord,
@@ -21,7 +21,7 @@ Example:
   options: {
     label: { type: "string", value: "TEXT", help: "a new label" },
     "listener-contact-string": listenerContactOpt,
-    format: formatOpt,
+    ...outputOptions,
   },
   positionals: { min: 1, max: 1 },
   parse(args) {
@@ -31,10 +31,10 @@ Example:
     if (contact === undefined && label === undefined) {
       throw new UsageError("Nothing to update: give --label or --listener-contact-string");
     }
-    return { id, contact, label, format: formatArg(args.values.format) };
+    return { id, contact, label, output: outputArg(args.values) };
   },
-  run: ({ id, contact, label, format }, deps) =>
-    showOne(format, deps, (onDocument) =>
+  run: ({ id, contact, label, output }, deps) =>
+    showOne(output, deps, (onDocument) =>
       transferClient(deps).updateTunnel(id, {
         label,
         listenerIpAddress: contact?.host,
