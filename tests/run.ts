@@ -63,7 +63,10 @@ async function zigTests(): Promise<SuiteResult> {
   return { passed, failed: code === 0 ? failed : Math.max(failed, 1), ok: code === 0 };
 }
 
-/** Debian packages some tests use as real clients or baselines. */
+/**
+ * Debian packages some tests use as real clients or baselines, by the command (or, for
+ * an absolute path, the file) that shows each is installed.
+ */
 const testTools: Record<string, string> = {
   iperf3: "iperf3",
   socat: "socat",
@@ -72,7 +75,24 @@ const testTools: Record<string, string> = {
   zsh: "zsh", // completion scripts are checked by the shells that run them
   fish: "fish",
   go: "golang-go", // static Go programs under the seccomp engine (tests/native/seccomp_test.ts)
+  // On x86_64, the aarch64 library and programs run under qemu-user with Debian's
+  // aarch64 glibc (tests/e2e/aarch64_test.ts); an aarch64 machine runs them directly.
+  ...(Deno.build.arch === "x86_64"
+    ? {
+      "qemu-aarch64-static": "qemu-user-static",
+      "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1": "libc6-arm64-cross",
+    }
+    : {}),
 };
+
+function installed(tool: string): boolean {
+  if (!tool.startsWith("/")) return onPath(tool);
+  try {
+    return Deno.statSync(tool).isFile;
+  } catch {
+    return false;
+  }
+}
 
 function onPath(command: string): boolean {
   const dirs = (Deno.env.get("PATH") ?? "").split(":");
@@ -90,7 +110,7 @@ function onPath(command: string): boolean {
  * machine); otherwise the tests that need them say they are skipped, and why.
  */
 async function ensureTestTools(): Promise<void> {
-  const missing = Object.keys(testTools).filter((tool) => !onPath(tool));
+  const missing = Object.keys(testTools).filter((tool) => !installed(tool));
   if (missing.length === 0) return;
   if (Deno.uid() !== 0 || !onPath("apt-get")) {
     console.error(`test: not installing ${missing.join(", ")} (needs root and apt-get)`);
