@@ -13,9 +13,11 @@
 // python client under the launcher dials in.
 import assert from "node:assert/strict";
 import {
+  cliBin,
   emulatorLine,
   fixtures,
   lastJson,
+  onPath,
   pythonExe,
   repoRoot,
   run,
@@ -25,7 +27,6 @@ import {
   startTunnelWorld,
   type TunnelWorld,
 } from "./_support.ts";
-import { onPath } from "./_support.ts";
 
 const target = "aarch64-linux-gnu.2.17";
 /** Where libc6-arm64-cross puts the aarch64 glibc (qemu's -L: the guest's root). */
@@ -42,7 +43,9 @@ async function findRunner(): Promise<{ qemu?: string; skip?: string }> {
       break;
     }
   }
-  if (!qemu) return { skip: "qemu-aarch64 not on PATH (Debian: qemu-user-static)" };
+  if (!qemu) {
+    return { skip: "no qemu-aarch64-static or qemu-aarch64 on PATH (Debian: qemu-user-static)" };
+  }
   try {
     await Deno.stat(`${sysroot}/lib/ld-linux-aarch64.so.1`);
   } catch {
@@ -142,6 +145,15 @@ async function aarch64Command(
   };
 }
 
+/** Polls ready() every 50 ms; throws after ms. */
+async function waitFor(ready: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`not ready in ${ms} ms: ${ready}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** The LAN port of the initiating access point. */
 function lanPort(world: TunnelWorld): string {
   return world.connector.slice(world.connector.lastIndexOf(":") + 1);
@@ -161,11 +173,24 @@ Deno.test({
     String(world.listenerPort),
   ]);
   try {
+    // The lookup child is the host's bin/globus-streams behind a wrapper that notes the
+    // machine it runs on and the LD_PRELOAD it got, then runs the real one.
+    const childLog = `${world.root}/lookup-child.log`;
+    const wrapper = `${world.root}/globus-streams`;
+    await Deno.writeTextFile(
+      wrapper,
+      `#!/bin/sh\necho "machine=$(uname -m) ld_preload=\${LD_PRELOAD-unset} argv=$*" >>'${childLog}'\n` +
+        `exec '${cliBin}' "$@"\n`,
+      { mode: 0o755 },
+    );
     const { cmd, args, env } = await aarch64Command(client, [world.name, String(world.fakePort)]);
-    // The initiating side's environment (conf dir, the host's bin/globus-streams for the
-    // lookup, debug lines), without the native library the world would preload.
+    // The initiating side's environment (conf dir, debug lines), without the native
+    // library the world would preload.
     const result = await run(cmd, args, {
-      env: { ...world.env("initiator", { GLOBUS_STREAMS_LIB: undefined }), ...env },
+      env: {
+        ...world.env("initiator", { GLOBUS_STREAMS_LIB: undefined, GLOBUS_STREAMS_BIN: wrapper }),
+        ...env,
+      },
       timeoutMs: 60_000,
     });
     assert.equal(result.code, 0, result.stderr);
@@ -178,6 +203,7 @@ Deno.test({
     // The lookup child (the host's sh script, run natively) found the access point, and
     // the connection passed GSA1 on it.
     const accessPoint = `127\\.0\\.0\\.1:${lanPort(world)}`;
+    const shortId = world.tunnelId.slice(0, 8);
     assert.match(
       result.stderr,
       new RegExp(
@@ -188,15 +214,18 @@ Deno.test({
     assert.match(
       result.stderr,
       new RegExp(
-        `\\[connect\\] globus\\.${
-          world.tunnelId.slice(0, 8)
-        }:${world.fakePort} -> ${accessPoint} ` +
+        `\\[connect\\] globus\\.${shortId}:${world.fakePort} -> ${accessPoint} ` +
           `\\(tunnel ${world.tunnelId}, gsa1 ok\\)`,
       ),
     );
-    // Nothing the library spawned failed to load or run (an aarch64 lookup child would).
-    assert.doesNotMatch(result.stderr, /cannot execute|Exec format error|wrong ELF class/);
-    const short = `tunnel ${world.tunnelId.slice(0, 8)}\\.\\.`;
+    // The guest's posix_spawn ran the host's sh script natively (uname is the host's),
+    // once, without the aarch64 library in its LD_PRELOAD.
+    const hostMachine = (await run("uname", ["-m"])).stdout.trim();
+    assert.deepEqual((await Deno.readTextFile(childLog)).trim().split("\n"), [
+      `machine=${hostMachine} ld_preload=unset argv=environment contact-lookup --format preload ${world.tunnelId}`,
+    ]);
+    assert.doesNotMatch(result.stderr, /cannot execute|Exec format error|cannot be preloaded/);
+    const short = `tunnel ${shortId}\\.\\.`;
     await emulatorLine(
       world.emulator.stderr,
       new RegExp(`^\\[ap site-a\\] ${short}: stream \\d+ closed: lan gsa1 ok, wan ok, `),
@@ -269,7 +298,7 @@ Deno.test({
     const plain = await Deno.connect({ hostname: world.listenerHost, port: world.listenerPort });
     await plain.write(new TextEncoder().encode("plain hello\n"));
     // Read to the end (the challenger's hello, then its close when the handshake times
-    // out: 12 bytes are no proof), so the refusal is logged.
+    // out: 12 bytes are no proof).
     let answered = "";
     const buffer = new Uint8Array(256);
     for (;;) {
@@ -279,15 +308,13 @@ Deno.test({
     }
     plain.close();
     assert.ok(!answered.includes("plain hello"), "the server echoed a plain connection");
+    // The library logs the refusal just after it closes the peer.
+    await waitFor(() => /\[accept\] 1 peers closed: gsa1 timed out/.test(app.stderr()), 10_000);
     const stopped = await app.stop();
     assert.equal(stopped.stdout.split("\n").filter((l) => l.startsWith("peer ")).length, 1);
     assert.match(
       stopped.stderr,
       new RegExp(`\\[accept\\] 127\\.0\\.0\\.1:\\d+ on port ${port} .*gsa1 ok\\)`),
-    );
-    assert.match(
-      stopped.stderr,
-      /\[accept\] 1 peers closed: gsa1 timed out/,
     );
   } catch (error) {
     console.error(`aarch64 server's stderr:\n${app.stderr()}`);
