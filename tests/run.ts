@@ -106,22 +106,51 @@ function onPath(command: string): boolean {
 }
 
 /**
- * Installs missing test tools with apt-get when we are root on Debian (a fresh CI
- * machine); otherwise the tests that need them say they are skipped, and why.
+ * How to run apt-get: directly as root, or through passwordless sudo on a CI machine
+ * (GitHub's runners run jobs as a user with it); undefined when neither.
+ */
+async function aptGet(): Promise<string[] | undefined> {
+  if (!onPath("apt-get")) return undefined;
+  if (Deno.uid() === 0) return ["apt-get"];
+  if (Deno.env.get("CI") !== "true" || !onPath("sudo")) return undefined;
+  const sudo = await new Deno.Command("sudo", {
+    args: ["-n", "true"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return sudo.success
+    ? ["sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
+    : undefined;
+}
+
+/**
+ * Installs missing test tools with apt-get when we are root on Debian, or on a CI
+ * machine with passwordless sudo; otherwise the tests that need them say they are
+ * skipped, and why.
  */
 async function ensureTestTools(): Promise<void> {
   const missing = Object.keys(testTools).filter((tool) => !installed(tool));
   if (missing.length === 0) return;
-  if (Deno.uid() !== 0 || !onPath("apt-get")) {
-    console.error(`test: not installing ${missing.join(", ")} (needs root and apt-get)`);
+  const command = await aptGet();
+  if (command === undefined) {
+    console.error(
+      `test: not installing ${missing.join(", ")} (needs apt-get, as root or with sudo under CI)`,
+    );
     return;
   }
   const packages = missing.map((tool) => testTools[tool]);
-  console.error(`test: installing ${packages.join(", ")} with apt-get`);
+  console.error(`test: installing ${packages.join(", ")} with ${command.join(" ")}`);
   const env = { DEBIAN_FRONTEND: "noninteractive" };
+  const [program, ...prefix] = command;
   const apt = (args: string[]) =>
-    new Deno.Command("apt-get", { args, env, stdin: "null", stdout: "null", stderr: "inherit" })
-      .output();
+    new Deno.Command(program, {
+      args: [...prefix, ...args],
+      env,
+      stdin: "null",
+      stdout: "null",
+      stderr: "inherit",
+    }).output();
   let result = await apt(["install", "-y", "-qq", "--no-install-recommends", ...packages]);
   if (!result.success) {
     await apt(["update", "-qq"]);
