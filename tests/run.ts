@@ -63,7 +63,10 @@ async function zigTests(): Promise<SuiteResult> {
   return { passed, failed: code === 0 ? failed : Math.max(failed, 1), ok: code === 0 };
 }
 
-/** Debian packages some tests use as real clients or baselines. */
+/**
+ * Debian packages some tests use as real clients or baselines, by the command (or, for
+ * an absolute path, the file) that shows each is installed.
+ */
 const testTools: Record<string, string> = {
   iperf3: "iperf3",
   socat: "socat",
@@ -72,7 +75,24 @@ const testTools: Record<string, string> = {
   zsh: "zsh", // completion scripts are checked by the shells that run them
   fish: "fish",
   go: "golang-go", // static Go programs under the seccomp engine (tests/native/seccomp_test.ts)
+  // On x86_64, the aarch64 library and programs run under qemu-user with Debian's
+  // aarch64 glibc (tests/e2e/aarch64_test.ts); an aarch64 machine runs them directly.
+  ...(Deno.build.arch === "x86_64"
+    ? {
+      "qemu-aarch64-static": "qemu-user-static",
+      "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1": "libc6-arm64-cross",
+    }
+    : {}),
 };
+
+function installed(tool: string): boolean {
+  if (!tool.startsWith("/")) return onPath(tool);
+  try {
+    return Deno.statSync(tool).isFile;
+  } catch {
+    return false;
+  }
+}
 
 function onPath(command: string): boolean {
   const dirs = (Deno.env.get("PATH") ?? "").split(":");
@@ -86,22 +106,51 @@ function onPath(command: string): boolean {
 }
 
 /**
- * Installs missing test tools with apt-get when we are root on Debian (a fresh CI
- * machine); otherwise the tests that need them say they are skipped, and why.
+ * How to run apt-get: directly as root, or through passwordless sudo on a CI machine
+ * (GitHub's runners run jobs as a user with it); undefined when neither.
+ */
+async function aptGet(): Promise<string[] | undefined> {
+  if (!onPath("apt-get")) return undefined;
+  if (Deno.uid() === 0) return ["apt-get"];
+  if (Deno.env.get("CI") !== "true" || !onPath("sudo")) return undefined;
+  const sudo = await new Deno.Command("sudo", {
+    args: ["-n", "true"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return sudo.success
+    ? ["sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
+    : undefined;
+}
+
+/**
+ * Installs missing test tools with apt-get when we are root on Debian, or on a CI
+ * machine with passwordless sudo; otherwise the tests that need them say they are
+ * skipped, and why.
  */
 async function ensureTestTools(): Promise<void> {
-  const missing = Object.keys(testTools).filter((tool) => !onPath(tool));
+  const missing = Object.keys(testTools).filter((tool) => !installed(tool));
   if (missing.length === 0) return;
-  if (Deno.uid() !== 0 || !onPath("apt-get")) {
-    console.error(`test: not installing ${missing.join(", ")} (needs root and apt-get)`);
+  const command = await aptGet();
+  if (command === undefined) {
+    console.error(
+      `test: not installing ${missing.join(", ")} (needs apt-get, as root or with sudo under CI)`,
+    );
     return;
   }
   const packages = missing.map((tool) => testTools[tool]);
-  console.error(`test: installing ${packages.join(", ")} with apt-get`);
+  console.error(`test: installing ${packages.join(", ")} with ${command.join(" ")}`);
   const env = { DEBIAN_FRONTEND: "noninteractive" };
+  const [program, ...prefix] = command;
   const apt = (args: string[]) =>
-    new Deno.Command("apt-get", { args, env, stdin: "null", stdout: "null", stderr: "inherit" })
-      .output();
+    new Deno.Command(program, {
+      args: [...prefix, ...args],
+      env,
+      stdin: "null",
+      stdout: "null",
+      stderr: "inherit",
+    }).output();
   let result = await apt(["install", "-y", "-qq", "--no-install-recommends", ...packages]);
   if (!result.success) {
     await apt(["update", "-qq"]);

@@ -75,7 +75,8 @@ async function compile(dir: string, file: string, flags: string[] = []): Promise
   return out;
 }
 
-const mallocDebug = "/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0";
+// Debian's multiarch directory: x86_64-linux-gnu or aarch64-linux-gnu.
+const mallocDebug = `/usr/lib/${Deno.build.arch}-linux-gnu/libc_malloc_debug.so.0`;
 const hasMallocDebug = await Deno.stat(mallocDebug).then(() => true, () => false);
 const hasValgrind = await hasCommand("valgrind");
 
