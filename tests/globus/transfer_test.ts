@@ -231,7 +231,9 @@ Deno.test("GcsClient: LAN secrets for a tunnel side, kept for the data plane; ga
       streamAccessPointId: point.id,
       expiresInMins: 5,
     });
-    assert.ok(short.expires <= before + 5 * 60 + 1);
+    // Bounded by the time of the call itself (a TLS request can take a second when busy).
+    const after = Math.ceil(Date.now() / 1000);
+    assert.ok(short.expires <= after + 5 * 60 + 1, `${short.expires} vs ${after}`);
     assert.deepEqual(
       emulator.state.lanSecretsFor(tunnel.id, point.id).map((s) => s.id).sort(),
       [secret.id, short.id].sort(),
