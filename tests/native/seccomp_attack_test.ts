@@ -199,3 +199,24 @@ Deno.test("the launcher's check gives up on a lookup that never answers, with a 
     assert.match(result.stderr, /^globus-streams-launch: cannot use tunnel .*$/m);
   });
 });
+
+Deno.test("a static program opening /etc/hosts 2,000 times gets the tunnel's name every time and keeps its descriptors flat", async () => {
+  await buildLibrary();
+  const reader = await compileStatic("hosts_reader");
+  await withTemp(async (dir) => {
+    const answer = await writeAnswer(dir, answerFor(1));
+    const result = await run(supervisor, [reader, "2000", "/etc/hosts"], {
+      env: supervisedEnv(answer),
+      timeoutMs: 60_000,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const counts = /^opened 2000 failed 0 with-name 2000 fds (\d+) -> (\d+)$/m.exec(result.stdout);
+    assert.ok(counts, result.stdout);
+    assert.equal(counts[2], counts[1], "descriptors leaked");
+    // Other files open untouched.
+    const other = await run(supervisor, [reader, "200", "/etc/passwd"], {
+      env: supervisedEnv(answer),
+    });
+    assert.match(other.stdout, /^opened 200 failed 0 with-name 0 fds (\d+) -> \1$/m);
+  });
+});
