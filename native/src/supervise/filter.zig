@@ -6,7 +6,9 @@
 //! to serve, open/openat/openat2 (the supervisor answers opens of /etc/hosts); with
 //! listening ports, accept/accept4. A call from another architecture (a 32-bit
 //! int 0x80 call on x86_64, or x32 numbers) fails with ENOSYS, so no call can reach
-//! connect() under a number the filter does not know.
+//! connect() under a number the filter does not know. io_uring_setup fails with ENOSYS
+//! too (as on a kernel without io_uring, so programs fall back to plain calls): an
+//! IORING_OP_CONNECT or IORING_OP_ACCEPT is no system call, and would pass the filter.
 
 const std = @import("std");
 const assert = std.debug.assert;
@@ -33,6 +35,7 @@ pub const Numbers = struct {
     open: ?u32,
     openat: u32,
     openat2: u32,
+    io_uring_setup: u32,
 };
 
 pub fn numbers(arch: Arch) Numbers {
@@ -47,6 +50,7 @@ pub fn numbers(arch: Arch) Numbers {
             .open = 2,
             .openat = 257,
             .openat2 = 437,
+            .io_uring_setup = 425,
         },
         .aarch64 => .{
             .audit_arch = audit_arch_aarch64,
@@ -58,6 +62,7 @@ pub fn numbers(arch: Arch) Numbers {
             .open = null,
             .openat = 56,
             .openat2 = 437,
+            .io_uring_setup = 425,
         },
     };
 }
@@ -75,6 +80,7 @@ comptime {
     assert(own.accept4 == @backingInt(linux.SYS.accept4));
     assert(own.sendmsg == @backingInt(linux.SYS.sendmsg));
     assert(own.openat == @backingInt(linux.SYS.openat));
+    assert(own.io_uring_setup == @backingInt(linux.SYS.io_uring_setup));
 }
 
 pub const Options = struct {
@@ -175,6 +181,7 @@ pub fn build(arch: Arch, options: Options) Filter {
     b.jump(jmp_jeq_k, n.audit_arch, null, .enosys);
     _ = b.emit(ld_w_abs, offset_nr);
     if (arch == .x86_64) b.jump(jmp_jset_k, x32_syscall_bit, .enosys, null);
+    b.jump(jmp_jeq_k, n.io_uring_setup, .enosys, null);
     b.jump(jmp_jeq_k, n.connect, .notify, null);
     b.jump(jmp_jeq_k, n.sendto, .sendto_flags, null);
     b.jump(jmp_jeq_k, n.sendmsg, .sendmsg_flags, null);
@@ -270,6 +277,8 @@ test "only the calls that set connections up reach the supervisor, on both archi
         foreign.arch = 0x40000003; // AUDIT_ARCH_I386
         const enosys = seccomp.RET.ERRNO | @as(u32, @backingInt(linux.E.NOSYS));
         try testing.expectEqual(enosys, run(&all, &foreign));
+        // io_uring would carry connects and accepts past the filter: it is "not there".
+        try testing.expectEqual(enosys, run(&none, &call(arch, n.io_uring_setup, zero)));
     }
     const x32_connect = call(.x86_64, x32_syscall_bit | 42, @splat(0));
     const x86 = build(.x86_64, .{ .names = false, .listening = false });

@@ -230,12 +230,16 @@ pub fn finish(started: Started) c_int {
     const signal = status & 0x7f;
     if (signal == 0) return @intCast((status >> 8) & 0xff);
     const sig: linux.SIG = @fromBackingInt(@intCast(signal));
-    var action = std.mem.zeroes(linux.Sigaction);
-    action.handler = .{ .handler = linux.SIG.DFL };
-    _ = linux.sigaction(sig, &action, null);
-    var set = linux.sigemptyset();
-    linux.sigaddset(&set, sig);
-    _ = linux.sigprocmask(linux.SIG.UNBLOCK, &set, null);
+    // SIGKILL (and SIGSTOP) cannot be caught or blocked: no action to reset (std's
+    // sigaction asserts that), it just kills.
+    if (sig != linux.SIG.KILL and sig != linux.SIG.STOP) {
+        var action = std.mem.zeroes(linux.Sigaction);
+        action.handler = .{ .handler = linux.SIG.DFL };
+        _ = linux.sigaction(sig, &action, null);
+        var set = linux.sigemptyset();
+        linux.sigaddset(&set, sig);
+        _ = linux.sigprocmask(linux.SIG.UNBLOCK, &set, null);
+    }
     _ = linux.kill(linux.getpid(), sig);
     return @intCast(128 + signal);
 }

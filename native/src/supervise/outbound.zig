@@ -162,8 +162,8 @@ fn run(job: Job) void {
     }
     // Once per socket, even when a signal restarts the program's call (restarts.zig).
     const ticket = switch (restarts.claim(fd)) {
-        .done => |outcome| {
-            _ = answer_connect(job, fd, outcome);
+        .done => |earlier| {
+            restarts.settle(earlier.ticket, earlier.outcome, answer_connect(job, fd, earlier.outcome));
             return;
         },
         .run => |ticket| ticket,

@@ -36,8 +36,9 @@ fn find(inode: u64) ?*Record {
 pub const Claim = union(enum) {
     /// This call does the work, then calls settle().
     run: Ticket,
-    /// An earlier, interrupted call for the same socket did it: its outcome.
-    done: linux.E,
+    /// An earlier, interrupted call for the same socket did it: its outcome; the caller
+    /// answers with it, then calls settle() so that a call interrupted again finds it too.
+    done: struct { outcome: linux.E, ticket: Ticket },
 };
 
 pub const Ticket = struct { slot: ?usize, inode: u64 };
@@ -54,10 +55,13 @@ pub fn claim(fd: linux.fd_t) Claim {
             changed.wait_ms(&lock, 100);
         }
         if (record.inode == inode and record.done) {
-            record.inode = 0;
-            return .{ .done = record.outcome };
+            const slot = (@intFromPtr(record) - @intFromPtr(&records)) / @sizeOf(Record);
+            return .{ .done = .{
+                .outcome = record.outcome,
+                .ticket = .{ .slot = slot, .inode = inode },
+            } };
         }
-        return .{ .done = .ALREADY };
+        return .{ .done = .{ .outcome = .ALREADY, .ticket = .{ .slot = null, .inode = inode } } };
     }
     const slot = next_slot;
     next_slot = (next_slot + 1) % records_max;
@@ -90,7 +94,13 @@ test "a connect claimed once is not made again by an interrupted call's restart"
     // Undelivered (the signal took the call away): the restart gets the outcome.
     const first = claim(pair[0]).run;
     settle(first, .CONNREFUSED, false);
-    try std.testing.expectEqual(linux.E.CONNREFUSED, claim(pair[0]).done);
+    const restarted = claim(pair[0]).done;
+    try std.testing.expectEqual(linux.E.CONNREFUSED, restarted.outcome);
+    // Taken away again before the answer arrived: the next restart still finds it.
+    settle(restarted.ticket, restarted.outcome, false);
+    const again = claim(pair[0]).done;
+    try std.testing.expectEqual(linux.E.CONNREFUSED, again.outcome);
+    settle(again.ticket, again.outcome, true);
     // Delivered: the next connect on that socket is a new attempt.
     const second = claim(pair[0]).run;
     settle(second, .SUCCESS, true);
