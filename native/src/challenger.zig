@@ -1,12 +1,14 @@
 //! accept() on an intercepted listener: hands the program only peers that passed GSA1.
 //!
-//! Each call first hands over a peer that has already passed (pending.zig). Otherwise it
-//! takes one connection from the kernel with the real accept(), so a blocking listener
-//! blocks there exactly as libc's accept() would (SO_RCVTIMEO, signals and EINTR
-//! included) and a non-blocking one gets EAGAIN when the backlog is empty. A connection
-//! that is one of this process's wakes (wakes.zig) is dropped; any other gets its HELLO
-//! and joins the table, where finisher.zig's thread hears its PROOF, sends the VERDICT
-//! and, when it passes, makes the listener readable again with a wake. So no peer waits
+//! Each call takes one connection from the kernel with the real accept(), so a blocking
+//! listener blocks there exactly as libc's accept() would (SO_RCVTIMEO, signals and
+//! EINTR included) and a non-blocking one gets EAGAIN when the backlog is empty. A
+//! connection that is one of this process's wakes (wakes.zig) is dropped and the passed
+//! peer it was made for is handed over in its place (a peer passes to the program only
+//! for its wake, so no wake is left behind to make the listener look readable with
+//! nothing to take); any other connection gets its HELLO and joins the table, where
+//! finisher.zig's thread hears its PROOF, sends the VERDICT and, when it passes, makes
+//! the listener readable again with a wake. So no peer waits
 //! for another connection to arrive, whether the program blocks in accept() or waits in
 //! select/poll/epoll, and a silent peer costs a table slot, never the accepting thread.
 //! Without a LAN secret in the tunnel's answer, connections are handed over as they come.
@@ -41,15 +43,18 @@ pub fn accept_passed(
     const threaded = finisher.ensure_started();
     var round: u32 = 0;
     while (round < rounds_max) : (round += 1) {
-        fd_table.lock.lock();
-        const passed = pending.global.take_passed(listener.fd, listener.port);
-        fd_table.lock.unlock();
-        if (passed) |peer| return hand_over(peer.fd, addr, len, flags);
         const client = accept_raw(listener.fd);
         if (client < 0) return -1; // The kernel's errno, as libc's accept() gives it.
-        if (is_wake(client)) {
-            _ = sys.close(client);
-            continue;
+        switch (take_wake(listener, client)) {
+            .not_a_wake => {},
+            .peer => |peer| {
+                _ = sys.close(client);
+                return hand_over(peer, addr, len, flags);
+            },
+            .no_peer => {
+                _ = sys.close(client);
+                continue;
+            },
         }
         switch (start(listener, client)) {
             .plain => return hand_over(client, addr, len, flags),
@@ -85,15 +90,28 @@ fn accept_raw(fd: c_int) c_int {
     return client;
 }
 
-/// Whether client is the other end of one of this process's wakes (then consumed).
-fn is_wake(client: c_int) bool {
+const Wake = union(enum) {
+    not_a_wake,
+    /// The passed peer this wake was made for, now the caller's.
+    peer: c_int,
+    /// A wake whose peer is gone (its listener was closed, say).
+    no_peer,
+};
+
+/// Whether client is the other end of one of this process's wakes; if so the wake is
+/// consumed and a passed peer taken in the same step, so that a passed peer is handed
+/// over only for a wake: none is ever left in the backlog without a peer behind it (a
+/// program that saw the listener readable, then called a blocking accept(), would block).
+fn take_wake(listener: fd_table.Listener, client: c_int) Wake {
     var storage: sys.sockaddr_storage = undefined;
     var len: sys.socklen_t = @sizeOf(sys.sockaddr_storage);
-    if (sys.getpeername(client, &storage, &len) != 0) return false;
-    const peer = contact.Address.from_sockaddr(&storage, len) orelse return false;
+    if (sys.getpeername(client, &storage, &len) != 0) return .not_a_wake;
+    const peer = contact.Address.from_sockaddr(&storage, len) orelse return .not_a_wake;
     fd_table.lock.lock();
     defer fd_table.lock.unlock();
-    return wakes.global.consume(peer);
+    if (!wakes.global.consume(peer)) return .not_a_wake;
+    const passed = pending.global.take_passed(listener.fd, listener.port) orelse return .no_peer;
+    return .{ .peer = passed.fd };
 }
 
 const Started = enum { started, plain, closed };

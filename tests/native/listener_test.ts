@@ -202,3 +202,62 @@ for (const nonblocking of [false, true]) {
     });
   });
 }
+
+// select() on a blocking listener, then accept(): after each accept the server asks
+// select() again whether the listener is readable with nothing left to take. A wake left
+// in the backlog after its peer went out (the iperf3 hang: two connections at once) made
+// it readable, and the next blocking accept() then waited for ever.
+const selectServer = `
+import select, socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(16)
+print("listening", flush=True)
+conns = []
+while len(conns) < count:
+    ready, _, _ = select.select([ls], [], [], 10)
+    if not ready:
+        print("timed out", flush=True)
+        sys.exit(1)
+    conn, _ = ls.accept()
+    conns.append(conn)
+    conn.sendall(conn.recv(100))
+ready, _, _ = select.select([ls], [], [], 0.5)
+print("readable" if ready else "quiet", flush=True)
+`;
+
+Deno.test("after the peers are taken, a selected blocking listener is not left readable", async () => {
+  await buildLibrary();
+  const dir = await Deno.makeTempDir({ prefix: "gs-listener-select-" });
+  try {
+    for (let round = 0; round < 5; round++) {
+      const port = freePort();
+      const answer = await writeAnswer(dir, {
+        connector_contact_string: "127.0.0.1:1",
+        fake_port: 4001,
+        lankey: secret,
+        lankey_id: secretId,
+      });
+      const server = startServer("python3", ["-c", selectServer, String(port), "2"], {
+        ...preloadEnv(answer),
+        [`GLOBUS_STREAMS_INTERCEPT_PORT_${port}`]: tunnelId,
+      });
+      try {
+        await server.waitFor("listening");
+        // Two peers at once, as iperf3's control and data connections come.
+        const results = await within(
+          Promise.all([respondTo(port, secret, "one"), respondTo(port, secret, "two")]),
+          10_000,
+        );
+        assert.deepEqual(results.map((r) => r.outcome), ["accepted", "accepted"]);
+        await server.waitFor("quiet", 5_000);
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
