@@ -6,6 +6,8 @@
 // anything else go to stderr. A non-zero exit means the bench failed.
 
 /** One measured figure: ours against a baseline, with the target ratio ours/baseline. */
+import { ConfStore } from "../src/conf/mod.ts";
+
 export interface BenchResult {
   name: string;
   ours: number;
@@ -193,4 +195,31 @@ export async function ensureDebianTool(command: string, pkg: string): Promise<bo
     await apt(install);
   }
   return onPath(command);
+}
+
+/**
+ * Conf files for a benchmark's tunnel on both sides (`<root>/initiating`, `<root>/listening`),
+ * with one LAN secret, the access point on loopback at accessPointPort, fresh for a day.
+ */
+export async function writeTunnelConfs(
+  root: string,
+  tunnelId: string,
+  ports: { accessPoint: number; fake: number },
+): Promise<void> {
+  const secret = { lankey: "bench-secret-0123456789", lankeyId: crypto.randomUUID() };
+  for (const side of ["initiating", "listening"] as const) {
+    await new ConfStore(`${root}/${side}`).write(tunnelId, {
+      values: {
+        ...secret,
+        connectorContactString: `127.0.0.1:${ports.accessPoint}`,
+        listenerContactString: "127.0.0.1:8888",
+        updateTime: Math.floor(Date.now() / 1000),
+        connectorContactStringTtl: 24 * 3600,
+        fakePort: ports.fake,
+        tunnelId,
+        side,
+      },
+      lines: [],
+    });
+  }
 }

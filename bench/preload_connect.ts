@@ -11,8 +11,7 @@
 // a plain dialler outruns its listener, whose accept queue then stays non-empty (no
 // wake-up to pay: a faster, bimodal baseline) until it overflows (1 s SYN retries).
 // Target: ours/baseline <= 3. Prints one JSON line.
-import { ConfStore } from "../src/conf/mod.ts";
-import { emit, median, progress, result } from "./_lib.ts";
+import { emit, median, progress, result, writeTunnelConfs } from "./_lib.ts";
 import {
   buildReleaseLibrary,
   cliBin,
@@ -40,22 +39,7 @@ const accessPointPort = freePort();
 const plainPort = freePort();
 const servers: Proc[] = [];
 try {
-  const secret = { lankey: "bench-secret-0123456789", lankeyId: crypto.randomUUID() };
-  for (const side of ["initiating", "listening"] as const) {
-    await new ConfStore(`${root}/${side}`).write(tunnelId, {
-      values: {
-        ...secret,
-        connectorContactString: `127.0.0.1:${accessPointPort}`,
-        listenerContactString: "127.0.0.1:8888",
-        updateTime: Math.floor(Date.now() / 1000),
-        connectorContactStringTtl: 24 * 3600,
-        fakePort,
-        tunnelId,
-        side,
-      },
-      lines: [],
-    });
-  }
+  await writeTunnelConfs(root, tunnelId, { accessPoint: accessPointPort, fake: fakePort });
   const preload = (side: string) => ({
     LD_PRELOAD: library,
     GLOBUS_STREAMS_DIR: `${root}/${side}`,

@@ -9,8 +9,7 @@
 //   against the same sender unsupervised, as bench/preload_datapath.ts does: the filter
 //   never traps read or write. Target >= 0.99.
 // Prints one JSON line per figure (bench/_lib.ts).
-import { ConfStore } from "../src/conf/mod.ts";
-import { emit, median, progress, result } from "./_lib.ts";
+import { emit, median, progress, result, writeTunnelConfs } from "./_lib.ts";
 import {
   buildReleaseLibrary,
   cliBin,
@@ -45,22 +44,7 @@ const plainPort = freePort();
 const sinkPort = freePort();
 const servers: Proc[] = [];
 try {
-  const secret = { lankey: "bench-secret-0123456789", lankeyId: crypto.randomUUID() };
-  for (const side of ["initiating", "listening"] as const) {
-    await new ConfStore(`${root}/${side}`).write(tunnelId, {
-      values: {
-        ...secret,
-        connectorContactString: `127.0.0.1:${accessPointPort}`,
-        listenerContactString: "127.0.0.1:8888",
-        updateTime: Math.floor(Date.now() / 1000),
-        connectorContactStringTtl: 24 * 3600,
-        fakePort,
-        tunnelId,
-        side,
-      },
-      lines: [],
-    });
-  }
+  await writeTunnelConfs(root, tunnelId, { accessPoint: accessPointPort, fake: fakePort });
   const side = (name: string) => ({
     GLOBUS_STREAMS_TUNNEL: tunnelId,
     GLOBUS_STREAMS_DIR: `${root}/${name}`,

@@ -160,3 +160,26 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+const scratchDirs = new Map<string, string>();
+
+/**
+ * A temp dir for this process's builds, one per prefix, made on first use and removed
+ * when the process exits.
+ */
+export function scratchDir(prefix: string): string {
+  let dir = scratchDirs.get(prefix);
+  if (dir === undefined) {
+    const made = Deno.makeTempDirSync({ prefix });
+    dir = made;
+    scratchDirs.set(prefix, made);
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(made, { recursive: true });
+      } catch {
+        // Already gone.
+      }
+    });
+  }
+  return dir;
+}

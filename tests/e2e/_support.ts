@@ -12,6 +12,7 @@ import {
   killQuietly,
   readLines,
   readText,
+  scratchDir,
   spawnPiped,
   stopChild,
   Waker,
@@ -26,23 +27,8 @@ export { cliBin };
 
 // --- things built once per process, in one temp dir removed at exit ------------------
 
-let scratch: string | undefined;
-
-/** A temp dir for this process's builds, removed when the process exits. */
-function scratchDir(): string {
-  if (scratch === undefined) {
-    const dir = Deno.makeTempDirSync({ prefix: "gs-e2e-build-" });
-    scratch = dir;
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // Already gone.
-      }
-    });
-  }
-  return scratch;
-}
+/** A temp dir for this process's builds, removed at exit. */
+const buildDir = () => scratchDir("gs-e2e-build-");
 
 let library: Promise<string> | undefined;
 
@@ -52,7 +38,7 @@ let library: Promise<string> | undefined;
  */
 export function buildReleaseLibrary(): Promise<string> {
   library ??= (async () => {
-    const prefix = `${scratchDir()}/prefix`;
+    const prefix = `${buildDir()}/prefix`;
     const result = await run(
       `${repoRoot}dev`,
       ["zig", "build", "-Doptimize=ReleaseSafe", "--prefix", prefix],
@@ -71,7 +57,7 @@ export function compileFixture(name: string): Promise<string> {
   let exe = compiled.get(name);
   if (!exe) {
     exe = (async () => {
-      const out = `${scratchDir()}/${name}`;
+      const out = `${buildDir()}/${name}`;
       const result = await run(
         `${repoRoot}dev`,
         ["zig", "cc", "-O2", "-Wall", "-Werror", "-pthread", "-o", out, `${fixtures}${name}.c`],
@@ -93,7 +79,7 @@ let javaClasses: Promise<string> | undefined;
  */
 export function compileJava(): Promise<string> {
   javaClasses ??= (async () => {
-    const out = `${scratchDir()}/java`;
+    const out = `${buildDir()}/java`;
     await Deno.mkdir(out, { recursive: true });
     const sources: string[] = [];
     for await (const entry of Deno.readDir(fixtures)) {

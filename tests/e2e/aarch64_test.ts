@@ -27,6 +27,7 @@ import {
   startTunnelWorld,
   type TunnelWorld,
 } from "./_support.ts";
+import { scratchDir } from "../_support/process.ts";
 
 const target = "aarch64-linux-gnu.2.17";
 /** Where libc6-arm64-cross puts the aarch64 glibc (qemu's -L: the guest's root). */
@@ -61,29 +62,15 @@ if (runner.skip) console.error(`aarch64_test: skipped: ${runner.skip}`);
 
 // --- the aarch64 builds, once per process --------------------------------------------
 
-let scratch: string | undefined;
-
-function scratchDir(): string {
-  if (scratch === undefined) {
-    const dir = Deno.makeTempDirSync({ prefix: "gs-aarch64-build-" });
-    scratch = dir;
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // Already gone.
-      }
-    });
-  }
-  return scratch;
-}
+/** A temp dir for this process's builds, removed at exit. */
+const buildDir = () => scratchDir("gs-aarch64-build-");
 
 let library: Promise<string> | undefined;
 
 /** The preload library built for aarch64 with the release's options. */
 function aarch64Library(): Promise<string> {
   library ??= (async () => {
-    const prefix = `${scratchDir()}/prefix`;
+    const prefix = `${buildDir()}/prefix`;
     const result = await run(
       `${repoRoot}dev`,
       ["zig", "build", `-Dtarget=${target}`, "-Doptimize=ReleaseSafe", "--prefix", prefix],
@@ -104,7 +91,7 @@ function aarch64Program(name: string): Promise<string> {
   let program = programs.get(name);
   if (!program) {
     program = (async () => {
-      const out = `${scratchDir()}/${name}`;
+      const out = `${buildDir()}/${name}`;
       const result = await run(`${repoRoot}dev`, [
         "zig",
         "cc",

@@ -3,26 +3,13 @@
 // fixtures (CGO_ENABLED=0, Go from /usr/local/go or PATH, its caches under
 // .tools/go-cache), each built once per process into a temp dir.
 import { repoRoot, run } from "./_support.ts";
+import { scratchDir } from "../_support/process.ts";
 
 export const supervisor = `${repoRoot}native/zig-out/bin/globus-streams-supervise`;
 export const seccompFixtures = `${repoRoot}tests/native/fixtures/seccomp/`;
 
-let scratch: string | undefined;
-
-function scratchDir(): string {
-  if (scratch === undefined) {
-    const dir = Deno.makeTempDirSync({ prefix: "gs-seccomp-build-" });
-    scratch = dir;
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // Already gone.
-      }
-    });
-  }
-  return scratch;
-}
+/** A temp dir for this process's builds, removed at exit. */
+const buildDir = () => scratchDir("gs-seccomp-build-");
 
 const built = new Map<string, Promise<string>>();
 
@@ -38,7 +25,7 @@ function once(key: string, build: () => Promise<string>): Promise<string> {
 /** Compiles fixtures/seccomp/<name>.c statically against musl; returns the program. */
 export function compileStatic(name: string): Promise<string> {
   return once(`c:${name}`, async () => {
-    const out = `${scratchDir()}/${name}`;
+    const out = `${buildDir()}/${name}`;
     const arch = Deno.build.arch === "aarch64" ? "aarch64" : "x86_64";
     const result = await run(`${repoRoot}dev`, [
       "zig",
@@ -76,7 +63,7 @@ export function buildGo(name: string, options: { cgo?: boolean } = {}): Promise<
   return once(`go:${name}:${cgo}`, async () => {
     const go = await goCommand();
     if (go === null) throw new Error("no go command: install Go or Debian's golang-go");
-    const out = `${scratchDir()}/${name}${cgo ? "-cgo" : ""}`;
+    const out = `${buildDir()}/${name}${cgo ? "-cgo" : ""}`;
     const cache = `${repoRoot}.tools/go-cache`;
     const result = await run(go, ["build", "-o", out, `${seccompFixtures}${name}.go`], {
       env: {
@@ -85,7 +72,7 @@ export function buildGo(name: string, options: { cgo?: boolean } = {}): Promise<
         GOPATH: `${cache}/path`,
         GO111MODULE: "off",
         GOTOOLCHAIN: "local",
-        HOME: scratchDir(),
+        HOME: buildDir(),
       },
       timeoutMs: 300_000,
     });
